@@ -1,0 +1,797 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Keyed state: one hash table per key group, each a stable slab of
+ * fixed-size entries plus an open-addressing index, with epoch-tagged
+ * entries for O(1) asynchronous snapshots (copy-on-update). The layout and
+ * the reasoning behind it are in docs/keyed-state.md.
+ *
+ * Entry (stride bytes, 8-aligned, at slab + idx * stride):
+ *
+ *     0  uint64_t hash        the caller's 64-bit key hash
+ *     8  uint32_t epoch       epoch of creation / last modification
+ *    12  uint32_t snap_epoch  last snapshot that already emitted this entry
+ *    16  uint32_t live        1 live, 0 on the free list
+ *    20  uint32_t next_free   free-list link (valid when !live)
+ *    24  key bytes            key_size
+ *     …  value bytes          value_size, at val_off = align8(24 + key_size)
+ *
+ * Index slot (uint64_t): tag << 32 | (entry index + 1); 0 is an empty slot.
+ * tag = hi32(hash) ^ lo32(hash); the home slot is a Fibonacci hash of the
+ * tag, so the index can be rebuilt from the index alone. Deletion uses
+ * backward shift (no tombstones). Linear probing, load factor <= 3/4.
+ */
+#include "sluice/keyed_state.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+#define KS_HDR_SIZE 24u
+#define KS_NONE UINT32_MAX
+#define KS_INDEX_MIN_BITS 4u /* 16 slots */
+#define KS_SLAB_MIN 16u
+/* Slab indexes are stored +1 in 32 bits and the index needs
+ * 4/3 slots per entry in at most 2^32 slots. */
+#define KS_SLAB_MAX (1u << 31)
+#define KS_FIB32 0x9E3779B1u
+#define KS_SCAN_PER_EMIT 64u
+
+struct __sl_kstate_entry {
+	uint64_t hash;
+	uint32_t epoch;
+	uint32_t snap_epoch;
+	uint32_t live;
+	uint32_t next_free;
+	/* key bytes, then value bytes at val_off */
+};
+
+_Static_assert(sizeof(struct __sl_kstate_entry) == KS_HDR_SIZE,
+	       "entry header layout");
+
+/* One record of the deletion log: header, then the key bytes. */
+struct __sl_kstate_dlrec {
+	uint64_t hash;
+	uint32_t epoch;
+	uint32_t pad;
+};
+
+_Static_assert(sizeof(struct __sl_kstate_dlrec) == 16, "dlog record layout");
+
+struct __sl_kstate_kg {
+	uint8_t *slab;        /* slab_cap entries of stride bytes */
+	uint64_t *index;      /* index_mask + 1 slots, NULL until first insert */
+	uint32_t index_mask;
+	uint32_t index_shift; /* 32 - log2(index size) */
+	uint32_t grow_at;     /* live count above which the index grows */
+	uint32_t live;        /* live entries == occupied index slots */
+	uint32_t slab_used;   /* high-water mark: slots [0, slab_used) used */
+	uint32_t slab_cap;
+	uint32_t free_head;   /* KS_NONE if the free list is empty */
+	/* slab_used as of the first bump allocation during snapshot
+	 * snap_hw_epoch: slots at or above it did not exist when it began. */
+	uint32_t snap_hw;
+	uint32_t snap_hw_epoch;
+	/* deletion log, records in non-decreasing epoch order */
+	uint32_t dlog_len;
+	uint32_t dlog_cap;
+	uint8_t *dlog;
+};
+
+struct sl_kstate {
+	/* hot, read on every operation */
+	struct __sl_kstate_kg *kgs;
+	uint32_t stride;
+	uint32_t val_off;
+	uint16_t kg_first;
+	uint16_t kg_count;
+	uint16_t key_size;
+	uint16_t value_size;
+	uint32_t epoch;       /* current epoch, stamped on modified entries */
+	bool snap_active;
+	bool track_deletes;
+	uint64_t live_total;
+
+	/* active snapshot */
+	uint32_t snap_epoch;  /* entries with since < epoch <= snap_epoch */
+	uint32_t snap_since;
+	uint32_t snap_kg;     /* stepper cursor: key-group offset, slab index */
+	uint32_t snap_pos;
+	sl_kstate_emit_fn snap_emit;
+	void *snap_arg;
+
+	uint32_t dl_stride;
+};
+
+/* ---- small helpers --------------------------------------------------- */
+
+static inline uint32_t
+__ks_tag(uint64_t hash)
+{
+	return (uint32_t)(hash >> 32) ^ (uint32_t)hash;
+}
+
+static inline uint32_t
+__ks_home(const struct __sl_kstate_kg *t, uint32_t tag)
+{
+	return (uint32_t)(tag * KS_FIB32) >> t->index_shift;
+}
+
+static inline struct __sl_kstate_entry *
+__ks_entry(const struct sl_kstate *st, const struct __sl_kstate_kg *t,
+	   uint32_t idx)
+{
+	return (struct __sl_kstate_entry *)(t->slab + (size_t)idx * st->stride);
+}
+
+static inline uint8_t *
+__ks_key(struct __sl_kstate_entry *e)
+{
+	return (uint8_t *)e + KS_HDR_SIZE;
+}
+
+static inline uint8_t *
+__ks_val(const struct sl_kstate *st, struct __sl_kstate_entry *e)
+{
+	return (uint8_t *)e + st->val_off;
+}
+
+static inline struct __sl_kstate_kg *
+__ks_kg(const struct sl_kstate *st, uint16_t kg)
+{
+	uint16_t off = (uint16_t)(kg - st->kg_first);
+
+	if (unlikely(off >= st->kg_count))
+		return NULL;
+	return &st->kgs[off];
+}
+
+/* Key compare; the common sizes become a few loads. @a is 8-aligned (in the
+ * slab), @b has any alignment. */
+static inline bool
+__ks_key_eq(const uint8_t *a, const uint8_t *b, uint16_t n)
+{
+	uint64_t x0, y0, x1, y1;
+	uint32_t x, y;
+
+	switch (n) {
+	case 4:
+		memcpy(&x, a, 4);
+		memcpy(&y, b, 4);
+		return x == y;
+	case 8:
+		memcpy(&x0, a, 8);
+		memcpy(&y0, b, 8);
+		return x0 == y0;
+	case 16:
+		memcpy(&x0, a, 8);
+		memcpy(&y0, b, 8);
+		memcpy(&x1, a + 8, 8);
+		memcpy(&y1, b + 8, 8);
+		return ((x0 ^ y0) | (x1 ^ y1)) == 0;
+	default:
+		return memcmp(a, b, n) == 0;
+	}
+}
+
+/*
+ * Probe for a key. Returns the index slot holding it, or, if absent,
+ * KS_NONE with *empty set to the first empty slot of the probe sequence.
+ * The table must have an index.
+ */
+static inline uint32_t
+__ks_probe(const struct sl_kstate *st, const struct __sl_kstate_kg *t,
+	   uint64_t hash, const void *key, uint32_t *empty)
+{
+	const uint32_t tag = __ks_tag(hash);
+	uint32_t pos = __ks_home(t, tag);
+
+	for (;;) {
+		uint64_t s = t->index[pos];
+
+		if (s == 0) {
+			*empty = pos;
+			return KS_NONE;
+		}
+		if ((uint32_t)(s >> 32) == tag) {
+			struct __sl_kstate_entry *e =
+				__ks_entry(st, t, (uint32_t)s - 1);
+
+			if (likely(__ks_key_eq(__ks_key(e), key, st->key_size)))
+				return pos;
+		}
+		pos = (pos + 1) & t->index_mask;
+	}
+}
+
+/* ---- index ----------------------------------------------------------- */
+
+static int
+__ks_index_resize(struct __sl_kstate_kg *t, uint32_t bits)
+{
+	uint64_t size = (uint64_t)1 << bits;
+	uint64_t *ni = calloc(size, sizeof(*ni));
+	struct __sl_kstate_kg nt = *t;
+
+	if (ni == NULL)
+		return -ENOMEM;
+	nt.index = ni;
+	nt.index_mask = (uint32_t)(size - 1);
+	nt.index_shift = 32 - bits;
+	/* Home slots depend on the tag only: the rebuild reads the old index
+	 * sequentially and never touches the slab. */
+	if (t->index != NULL) {
+		for (uint64_t i = 0; i <= t->index_mask; i++) {
+			uint64_t s = t->index[i];
+			uint32_t pos;
+
+			if (s == 0)
+				continue;
+			pos = __ks_home(&nt, (uint32_t)(s >> 32));
+			while (ni[pos] != 0)
+				pos = (pos + 1) & nt.index_mask;
+			ni[pos] = s;
+		}
+		free(t->index);
+	}
+	t->index = ni;
+	t->index_mask = nt.index_mask;
+	t->index_shift = nt.index_shift;
+	t->grow_at = (uint32_t)(size / 4 * 3);
+	return 0;
+}
+
+/* Remove index slot @pos by shifting later members of its cluster back. */
+static void
+__ks_index_remove(struct __sl_kstate_kg *t, uint32_t pos)
+{
+	uint32_t hole = pos;
+	uint32_t j = pos;
+
+	for (;;) {
+		uint64_t s;
+		uint32_t home;
+
+		j = (j + 1) & t->index_mask;
+		s = t->index[j];
+		if (s == 0)
+			break;
+		home = __ks_home(t, (uint32_t)(s >> 32));
+		/* s may fill the hole iff its home is not cyclically within
+		 * (hole, j], i.e. the hole lies on its probe path. */
+		if (((j - home) & t->index_mask) >= ((j - hole) & t->index_mask)) {
+			t->index[hole] = s;
+			hole = j;
+		}
+	}
+	t->index[hole] = 0;
+}
+
+/* ---- slab ------------------------------------------------------------ */
+
+static uint32_t
+__ks_slab_alloc(struct sl_kstate *st, struct __sl_kstate_kg *t)
+{
+	uint32_t idx = t->free_head;
+
+	if (idx != KS_NONE) {
+		t->free_head = __ks_entry(st, t, idx)->next_free;
+		return idx;
+	}
+	if (t->slab_used == t->slab_cap) {
+		uint32_t ncap;
+		uint8_t *ns;
+
+		if (t->slab_cap >= KS_SLAB_MAX)
+			return KS_NONE;
+		ncap = t->slab_cap ? t->slab_cap * 2 : KS_SLAB_MIN;
+		ns = realloc(t->slab, (size_t)ncap * st->stride);
+		if (ns == NULL)
+			return KS_NONE;
+		t->slab = ns;
+		t->slab_cap = ncap;
+	}
+	/* Remember where the slab ended when the active snapshot began: the
+	 * stepper need not look at slots appended afterwards. */
+	if (st->snap_active && t->snap_hw_epoch != st->snap_epoch) {
+		t->snap_hw = t->slab_used;
+		t->snap_hw_epoch = st->snap_epoch;
+	}
+	return t->slab_used++;
+}
+
+static void
+__ks_slab_release(struct sl_kstate *st, struct __sl_kstate_kg *t, uint32_t idx)
+{
+	struct __sl_kstate_entry *e = __ks_entry(st, t, idx);
+
+	e->live = 0;
+	e->next_free = t->free_head;
+	t->free_head = idx;
+}
+
+/* ---- snapshot helpers ------------------------------------------------ */
+
+/* Does entry @e still owe the active snapshot an emit? */
+static inline bool
+__ks_snap_pending(const struct sl_kstate *st,
+		  const struct __sl_kstate_entry *e)
+{
+	return e->epoch <= st->snap_epoch && e->epoch > st->snap_since &&
+	       e->snap_epoch != st->snap_epoch;
+}
+
+static inline void
+__ks_snap_emit(struct sl_kstate *st, uint16_t kg, struct __sl_kstate_entry *e)
+{
+	e->snap_epoch = st->snap_epoch;
+	st->snap_emit(st->snap_arg, kg, e->hash, __ks_key(e), __ks_val(st, e));
+}
+
+/* Copy-on-update: emit the old contents before the first write. */
+static inline void
+__ks_before_write(struct sl_kstate *st, uint16_t kg,
+		  struct __sl_kstate_entry *e)
+{
+	if (unlikely(st->snap_active) && __ks_snap_pending(st, e))
+		__ks_snap_emit(st, kg, e);
+}
+
+/* ---- public API ------------------------------------------------------ */
+
+struct sl_kstate *
+sl_kstate_create(uint16_t kg_first, uint16_t kg_count, uint16_t key_size,
+		 uint16_t value_size)
+{
+	struct sl_kstate *st;
+
+	if (kg_count == 0 || (uint32_t)kg_first + kg_count > 65536u ||
+	    key_size == 0 || key_size > SL_KSTATE_KEY_MAX ||
+	    value_size > SL_KSTATE_VALUE_MAX) {
+		errno = EINVAL;
+		return NULL;
+	}
+	st = calloc(1, sizeof(*st));
+	if (st == NULL)
+		goto nomem;
+	st->kgs = calloc(kg_count, sizeof(*st->kgs));
+	if (st->kgs == NULL)
+		goto nomem;
+	for (uint32_t i = 0; i < kg_count; i++)
+		st->kgs[i].free_head = KS_NONE;
+	st->kg_first = kg_first;
+	st->kg_count = kg_count;
+	st->key_size = key_size;
+	st->value_size = value_size;
+	st->val_off = (KS_HDR_SIZE + key_size + 7u) & ~7u;
+	st->stride = (st->val_off + value_size + 7u) & ~7u;
+	st->dl_stride = (uint32_t)((sizeof(struct __sl_kstate_dlrec) + key_size +
+				    7u) & ~7u);
+	/* snap_epoch 0 in an entry means "never emitted", so epochs start
+	 * at 1. */
+	st->epoch = 1;
+	return st;
+nomem:
+	free(st);
+	errno = ENOMEM;
+	return NULL;
+}
+
+void
+sl_kstate_free(struct sl_kstate *st)
+{
+	if (st == NULL)
+		return;
+	for (uint32_t i = 0; i < st->kg_count; i++) {
+		free(st->kgs[i].slab);
+		free(st->kgs[i].index);
+		free(st->kgs[i].dlog);
+	}
+	free(st->kgs);
+	free(st);
+}
+
+void *
+sl_kstate_upsert(struct sl_kstate *st, uint16_t kg, uint64_t hash,
+		 const void *key, bool *created)
+{
+	struct __sl_kstate_kg *t = __ks_kg(st, kg);
+	struct __sl_kstate_entry *e;
+	uint32_t pos, empty = 0, idx;
+
+	if (unlikely(t == NULL)) {
+		errno = ERANGE;
+		return NULL;
+	}
+	if (likely(t->index != NULL)) {
+		pos = __ks_probe(st, t, hash, key, &empty);
+		if (likely(pos != KS_NONE)) {
+			e = __ks_entry(st, t, (uint32_t)t->index[pos] - 1);
+			__ks_before_write(st, kg, e);
+			e->epoch = st->epoch;
+			if (created != NULL)
+				*created = false;
+			return __ks_val(st, e);
+		}
+	}
+
+	/* Insert. Grow the index first: should the slab allocation fail
+	 * afterwards, a larger index is harmless. */
+	if (unlikely(t->index == NULL || t->live >= t->grow_at)) {
+		uint32_t bits = t->index ? 33 - t->index_shift
+					 : KS_INDEX_MIN_BITS;
+
+		if (bits > 32 || __ks_index_resize(t, bits) != 0) {
+			errno = ENOMEM;
+			return NULL;
+		}
+		pos = __ks_home(t, __ks_tag(hash));
+		while (t->index[pos] != 0)
+			pos = (pos + 1) & t->index_mask;
+		empty = pos;
+	}
+	idx = __ks_slab_alloc(st, t);
+	if (unlikely(idx == KS_NONE)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	t->index[empty] = (uint64_t)__ks_tag(hash) << 32 | (idx + 1u);
+	t->live++;
+	st->live_total++;
+
+	e = __ks_entry(st, t, idx);
+	e->hash = hash;
+	/* A (re)used slot is stamped with the current epoch, which is after
+	 * any active snapshot: the stepper skips it. */
+	e->epoch = st->epoch;
+	e->snap_epoch = 0;
+	e->live = 1;
+	e->next_free = KS_NONE;
+	memcpy(__ks_key(e), key, st->key_size);
+	memset(__ks_val(st, e), 0, st->stride - st->val_off);
+	if (created != NULL)
+		*created = true;
+	return __ks_val(st, e);
+}
+
+const void *
+sl_kstate_get(const struct sl_kstate *st, uint16_t kg, uint64_t hash,
+	      const void *key)
+{
+	const struct __sl_kstate_kg *t = __ks_kg(st, kg);
+	uint32_t pos, empty;
+
+	if (unlikely(t == NULL)) {
+		errno = ERANGE;
+		return NULL;
+	}
+	if (t->index == NULL)
+		return NULL;
+	pos = __ks_probe(st, t, hash, key, &empty);
+	if (pos == KS_NONE)
+		return NULL;
+	return __ks_val(st, __ks_entry(st, t, (uint32_t)t->index[pos] - 1));
+}
+
+static int
+__ks_dlog_append(struct sl_kstate *st, struct __sl_kstate_kg *t,
+		 const struct __sl_kstate_entry *e)
+{
+	struct __sl_kstate_dlrec *r;
+
+	if (t->dlog_len == t->dlog_cap) {
+		uint32_t ncap = t->dlog_cap ? t->dlog_cap * 2 : 16;
+		uint8_t *nl;
+
+		if (t->dlog_cap >= (1u << 30))
+			return -ENOMEM;
+		nl = realloc(t->dlog, (size_t)ncap * st->dl_stride);
+		if (nl == NULL)
+			return -ENOMEM;
+		t->dlog = nl;
+		t->dlog_cap = ncap;
+	}
+	r = (struct __sl_kstate_dlrec *)(t->dlog +
+					 (size_t)t->dlog_len * st->dl_stride);
+	r->hash = e->hash;
+	r->epoch = st->epoch;
+	r->pad = 0;
+	memcpy(r + 1, (const uint8_t *)e + KS_HDR_SIZE, st->key_size);
+	t->dlog_len++;
+	return 0;
+}
+
+int
+sl_kstate_delete(struct sl_kstate *st, uint16_t kg, uint64_t hash,
+		 const void *key)
+{
+	struct __sl_kstate_kg *t = __ks_kg(st, kg);
+	struct __sl_kstate_entry *e;
+	uint32_t pos, empty, idx;
+
+	if (unlikely(t == NULL))
+		return -ERANGE;
+	if (t->index == NULL)
+		return -ENOENT;
+	pos = __ks_probe(st, t, hash, key, &empty);
+	if (pos == KS_NONE)
+		return -ENOENT;
+	idx = (uint32_t)t->index[pos] - 1;
+	e = __ks_entry(st, t, idx);
+	if (st->track_deletes) {
+		int rc = __ks_dlog_append(st, t, e);
+
+		if (rc != 0)
+			return rc;
+	}
+	__ks_before_write(st, kg, e);
+	__ks_index_remove(t, pos);
+	__ks_slab_release(st, t, idx);
+	t->live--;
+	st->live_total--;
+	return 0;
+}
+
+void
+sl_kstate_prefetch_burst(const struct sl_kstate *st, unsigned int n,
+			 const uint16_t *kgs, const uint64_t *hashes)
+{
+	for (unsigned int i = 0; i < n; i++) {
+		const struct __sl_kstate_kg *t = __ks_kg(st, kgs[i]);
+
+		if (t != NULL && t->index != NULL)
+			__builtin_prefetch(
+				&t->index[__ks_home(t, __ks_tag(hashes[i]))]);
+	}
+	/* Second pass: the index lines requested above have (mostly) arrived;
+	 * prefetch the entry of the first tag match of each probe. */
+	for (unsigned int i = 0; i < n; i++) {
+		const struct __sl_kstate_kg *t = __ks_kg(st, kgs[i]);
+		uint32_t tag, pos;
+
+		if (t == NULL || t->index == NULL)
+			continue;
+		tag = __ks_tag(hashes[i]);
+		pos = __ks_home(t, tag);
+		for (unsigned int k = 0; k < 4; k++) {
+			uint64_t s = t->index[pos];
+
+			if (s == 0)
+				break;
+			if ((uint32_t)(s >> 32) == tag) {
+				__builtin_prefetch(
+					__ks_entry(st, t, (uint32_t)s - 1));
+				break;
+			}
+			pos = (pos + 1) & t->index_mask;
+		}
+	}
+}
+
+uint64_t
+sl_kstate_count(const struct sl_kstate *st)
+{
+	return st->live_total;
+}
+
+uint64_t
+sl_kstate_kg_count(const struct sl_kstate *st, uint16_t kg)
+{
+	const struct __sl_kstate_kg *t = __ks_kg(st, kg);
+
+	return t ? t->live : 0;
+}
+
+size_t
+sl_kstate_memory(const struct sl_kstate *st)
+{
+	size_t sz = sizeof(*st) + (size_t)st->kg_count * sizeof(*st->kgs);
+
+	for (uint32_t i = 0; i < st->kg_count; i++) {
+		const struct __sl_kstate_kg *t = &st->kgs[i];
+
+		sz += (size_t)t->slab_cap * st->stride;
+		if (t->index != NULL)
+			sz += ((size_t)t->index_mask + 1) * sizeof(uint64_t);
+		sz += (size_t)t->dlog_cap * st->dl_stride;
+	}
+	return sz;
+}
+
+int
+sl_kstate_foreach(const struct sl_kstate *st, uint16_t kg,
+		  sl_kstate_foreach_fn fn, void *arg)
+{
+	const struct __sl_kstate_kg *t = __ks_kg(st, kg);
+
+	if (t == NULL)
+		return -ERANGE;
+	for (uint32_t i = 0; i < t->slab_used; i++) {
+		struct __sl_kstate_entry *e = __ks_entry(st, t, i);
+		int rc;
+
+		if (!e->live)
+			continue;
+		rc = fn(__ks_key(e), __ks_val(st, e), e->hash, arg);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+uint32_t
+sl_kstate_epoch(const struct sl_kstate *st)
+{
+	return st->epoch;
+}
+
+int
+sl_kstate_snapshot_begin_since(struct sl_kstate *st, uint32_t since_epoch,
+			       sl_kstate_emit_fn emit, void *arg,
+			       uint32_t *epoch_out)
+{
+	if (st->snap_active)
+		return -EBUSY;
+	if (emit == NULL || since_epoch >= st->epoch)
+		return -EINVAL;
+	if (st->epoch == UINT32_MAX)
+		return -EOVERFLOW;
+	/* The whole cut: everything stamped <= snap_epoch belongs to the
+	 * snapshot, everything written from now on is stamped later. */
+	st->snap_epoch = st->epoch++;
+	st->snap_since = since_epoch;
+	st->snap_kg = 0;
+	st->snap_pos = 0;
+	st->snap_emit = emit;
+	st->snap_arg = arg;
+	st->snap_active = true;
+	if (epoch_out != NULL)
+		*epoch_out = st->snap_epoch;
+	return 0;
+}
+
+int
+sl_kstate_snapshot_begin(struct sl_kstate *st, sl_kstate_emit_fn emit,
+			 void *arg, uint32_t *epoch_out)
+{
+	return sl_kstate_snapshot_begin_since(st, 0, emit, arg, epoch_out);
+}
+
+size_t
+sl_kstate_snapshot_step(struct sl_kstate *st, size_t budget)
+{
+	size_t emitted = 0, scanned = 0, scan_cap;
+
+	if (!st->snap_active)
+		return 0;
+	if (budget == 0)
+		budget = 1;
+	scan_cap = budget > SIZE_MAX / KS_SCAN_PER_EMIT
+			   ? SIZE_MAX
+			   : budget * KS_SCAN_PER_EMIT;
+
+	while (st->snap_kg < st->kg_count) {
+		struct __sl_kstate_kg *t = &st->kgs[st->snap_kg];
+		uint16_t kg = (uint16_t)(st->kg_first + st->snap_kg);
+		uint32_t end = t->snap_hw_epoch == st->snap_epoch ? t->snap_hw
+								  : t->slab_used;
+
+		while (st->snap_pos < end) {
+			struct __sl_kstate_entry *e =
+				__ks_entry(st, t, st->snap_pos);
+
+			if (emitted == budget ||
+			    (emitted > 0 && scanned >= scan_cap))
+				return emitted;
+			st->snap_pos++;
+			scanned++;
+			if (e->live && __ks_snap_pending(st, e)) {
+				__ks_snap_emit(st, kg, e);
+				emitted++;
+			}
+		}
+		st->snap_kg++;
+		st->snap_pos = 0;
+	}
+	st->snap_active = false;
+	st->snap_emit = NULL;
+	st->snap_arg = NULL;
+	return emitted;
+}
+
+bool
+sl_kstate_snapshot_active(const struct sl_kstate *st)
+{
+	return st->snap_active;
+}
+
+void
+sl_kstate_snapshot_abort(struct sl_kstate *st)
+{
+	st->snap_active = false;
+	st->snap_emit = NULL;
+	st->snap_arg = NULL;
+}
+
+void
+sl_kstate_track_deletes(struct sl_kstate *st, bool on)
+{
+	if (!on) {
+		for (uint32_t i = 0; i < st->kg_count; i++) {
+			free(st->kgs[i].dlog);
+			st->kgs[i].dlog = NULL;
+			st->kgs[i].dlog_len = 0;
+			st->kgs[i].dlog_cap = 0;
+		}
+	}
+	st->track_deletes = on;
+}
+
+/* First record of @t with epoch > @epoch (records are epoch-ordered). */
+static uint32_t
+__ks_dlog_after(const struct sl_kstate *st, const struct __sl_kstate_kg *t,
+		uint32_t epoch)
+{
+	uint32_t lo = 0, hi = t->dlog_len;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		const struct __sl_kstate_dlrec *r =
+			(const void *)(t->dlog + (size_t)mid * st->dl_stride);
+
+		if (r->epoch <= epoch)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+int
+sl_kstate_deleted_since(const struct sl_kstate *st, uint16_t kg,
+			uint32_t since_epoch, uint32_t upto_epoch,
+			sl_kstate_deleted_fn fn, void *arg)
+{
+	const struct __sl_kstate_kg *t = __ks_kg(st, kg);
+
+	if (t == NULL)
+		return -ERANGE;
+	if (!st->track_deletes)
+		return -ENOTSUP;
+	for (uint32_t i = __ks_dlog_after(st, t, since_epoch); i < t->dlog_len;
+	     i++) {
+		const struct __sl_kstate_dlrec *r =
+			(const void *)(t->dlog + (size_t)i * st->dl_stride);
+		int rc;
+
+		if (r->epoch > upto_epoch)
+			break;
+		rc = fn(arg, kg, r->hash, r + 1, r->epoch);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+void
+sl_kstate_deleted_trim(struct sl_kstate *st, uint32_t upto_epoch)
+{
+	for (uint32_t i = 0; i < st->kg_count; i++) {
+		struct __sl_kstate_kg *t = &st->kgs[i];
+		uint32_t n = __ks_dlog_after(st, t, upto_epoch);
+
+		if (n == 0)
+			continue;
+		memmove(t->dlog, t->dlog + (size_t)n * st->dl_stride,
+			(size_t)(t->dlog_len - n) * st->dl_stride);
+		t->dlog_len -= n;
+		/* Give the memory back when the log runs empty. */
+		if (t->dlog_len == 0) {
+			free(t->dlog);
+			t->dlog = NULL;
+			t->dlog_cap = 0;
+		}
+	}
+}

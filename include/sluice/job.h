@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/**
+ * @file
+ * Building and running a job: a DAG of operators, each with a parallelism
+ * and a uid, connected by partitioned edges, plus the core/queue layout.
+ *
+ * Building and planning need no EAL; sl_job_run() does (call sl_eal_init()
+ * first).  Config field names follow Flink's keys where one exists; the job
+ * file uses those keys (see docs/job-file.md).
+ */
+#ifndef SLUICE_JOB_H
+#define SLUICE_JOB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sluice/operator.h"
+
+/** How records of an edge are spread over the downstream subtasks. */
+enum sl_partition {
+	SL_PART_FORWARD,   /**< subtask i -> subtask i (equal parallelism) */
+	SL_PART_HASH,	   /**< by key -> key group -> owning subtask */
+	SL_PART_REBALANCE, /**< whole batches round-robin */
+	SL_PART_BROADCAST, /**< every batch to every subtask (zero-copy) */
+};
+
+/** Partitioning name as in job files; NULL if out of range. */
+const char *sl_partition_name(enum sl_partition p);
+
+struct sl_job_config {
+	uint32_t max_parallelism;     /**< pipeline.max-parallelism (128) */
+	uint32_t default_parallelism; /**< parallelism.default (1) */
+	uint32_t batch_size;	      /**< records per batch (256) */
+	uint32_t ring_size;	      /**< batches per data lane (256) */
+	uint32_t prio_ring_size;      /**< events per priority lane (64) */
+	uint32_t burst_size;	      /**< batches per dequeue (32) */
+	uint64_t buffer_timeout_us;   /**< execution.buffer-timeout (1000) */
+	uint32_t idle_sleep_max_us;   /**< longest idle back-off sleep (200) */
+	uint32_t progress_ms;	      /**< progress line period, 0 = off */
+};
+
+/** Fill a config with the defaults above. */
+void sl_job_config_defaults(struct sl_job_config *cfg);
+
+struct sl_job;
+
+/**
+ * Create an empty job.
+ * @return the job, or NULL with errno set (EINVAL for a bad config, ENOMEM)
+ */
+struct sl_job *sl_job_create(const char *name, const struct sl_job_config *cfg);
+
+/** Free a job (not while it runs). */
+void sl_job_free(struct sl_job *job);
+
+/** The job's name and config. */
+const char *sl_job_name(const struct sl_job *job);
+const struct sl_job_config *sl_job_get_config(const struct sl_job *job);
+
+/**
+ * Add an operator.
+ * @param uid          unique id (state is matched to operators by it);
+ *                     NULL derives one from the type and position
+ * @param ops          its callbacks
+ * @param conf         ops->conf_size bytes, copied
+ * @param parallelism  subtasks; 0 takes parallelism.default
+ * @return node id (>= 0), or -EEXIST (uid taken), -EINVAL (bad
+ *         parallelism, with sl_job_error() saying why), -ENOMEM
+ */
+int sl_job_add(struct sl_job *job, const char *uid,
+	       const struct sl_operator_ops *ops, const void *conf,
+	       uint32_t parallelism);
+
+/**
+ * Connect `from`'s output to the next logical input of `to`.
+ * @param key_field  field of `from`'s output schema to hash (SL_PART_HASH)
+ * @return 0, -EINVAL (unknown node, forward with unequal parallelism,
+ *         missing key, too many inputs, cycle), see sl_job_error()
+ */
+int sl_job_connect(struct sl_job *job, int from, int to,
+		   enum sl_partition part, const char *key_field);
+
+/** Look a node up by uid; -ENOENT if none. */
+int sl_job_find(const struct sl_job *job, const char *uid);
+
+/** Number of nodes, and a node's uid / parallelism. */
+int sl_job_node_count(const struct sl_job *job);
+const char *sl_job_node_uid(const struct sl_job *job, int node);
+uint32_t sl_job_node_parallelism(const struct sl_job *job, int node);
+
+/** The node's planned conf (valid after sl_job_plan()). */
+const void *sl_job_node_conf(const struct sl_job *job, int node);
+/** The node's output schema (valid after sl_job_plan()). */
+const struct sl_schema *sl_job_node_schema(const struct sl_job *job, int node);
+
+/**
+ * Pin a subtask to an lcore.  Unplaced subtasks are spread round-robin
+ * over the worker lcores (every enabled lcore but the main one).
+ * @return 0, -EINVAL (no such node/subtask)
+ */
+int sl_job_place(struct sl_job *job, int node, uint32_t subtask,
+		 unsigned lcore);
+
+/**
+ * Check the graph and compute every operator's output schema: inputs
+ * counts, key fields, schemas, parallelism bounds.  Needs no EAL.
+ * @return 0 or -EINVAL with sl_job_error() set
+ */
+int sl_job_plan(struct sl_job *job);
+
+/**
+ * Bytes of DPDK memory the job needs (pools and rings), for EAL's -m when
+ * running without hugepages.  Call after sl_job_plan().
+ */
+size_t sl_job_memory_estimate(const struct sl_job *job);
+
+/**
+ * After EAL init: check the placement against the EAL's lcores and let
+ * every operator check what needs the EAL (ports).  sl_job_run() calls it
+ * if the caller did not.
+ * @return 0 or -EINVAL/-ENODEV with sl_job_error() and
+ *         sl_job_error_node() set
+ */
+int sl_job_prepare(struct sl_job *job);
+
+/** Node the last error is about, or -1. */
+int sl_job_error_node(const struct sl_job *job);
+
+/** Per-subtask counters, filled by sl_job_run(). */
+struct sl_task_stats {
+	const char *uid;
+	uint32_t index;
+	unsigned lcore;
+	uint64_t records_in;
+	uint64_t records_out;
+	uint64_t busy_cycles;	  /**< cycles in callbacks */
+	uint64_t blocked_cycles;  /**< cycles with output staged */
+	uint64_t late_dropped;	  /**< operator-reported, windows */
+};
+
+/** Per-lcore counters, filled by sl_job_run(). */
+struct sl_lcore_stats {
+	unsigned lcore;
+	uint64_t busy_cycles; /**< iterations that did work */
+	uint64_t idle_cycles; /**< iterations with nothing to do */
+};
+
+/**
+ * Run the job until every sink ended, sl_job_stop() was called, or a
+ * subtask failed.  EAL must be initialised; placement is checked against
+ * the lcores it has.
+ * @return 0, -EINVAL (layout names an lcore the EAL lacks, etc.),
+ *         -ENOMEM, -ECANCELED (stopped), or the failing subtask's error;
+ *         sl_job_error() says what happened
+ */
+int sl_job_run(struct sl_job *job);
+
+/**
+ * Ask a running job to stop (async-signal-safe).  Sources stop producing;
+ * records already in flight drain to the sinks.  With `drain`, end of
+ * event time is signalled so windows fire; without, open windows are
+ * dropped.  A second call with force=true abandons in-flight data.
+ */
+void sl_job_stop(struct sl_job *job, bool drain, bool force);
+
+/** Counters of the last run; valid until sl_job_free(). */
+const struct sl_task_stats *sl_job_task_stats(const struct sl_job *job,
+					      unsigned *n);
+const struct sl_lcore_stats *sl_job_lcore_stats(const struct sl_job *job,
+						unsigned *n);
+/** Wall time of the last run in seconds. */
+double sl_job_elapsed(const struct sl_job *job);
+
+/** Last error message ("" if none). */
+const char *sl_job_error(const struct sl_job *job);
+
+/**
+ * Initialise DPDK's EAL with the given arguments (argv[0] is the program
+ * name).  Adds -m sized for `memory_bytes` when --no-huge is given without
+ * -m.  Errors are reported on stderr with what to do.
+ * @return 0 or a negative errno
+ */
+int sl_eal_init(int argc, char **argv, size_t memory_bytes);
+
+#endif

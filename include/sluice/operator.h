@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/**
+ * @file
+ * The operator interface: what every source, operator and sink implements,
+ * built-in or user-defined.
+ *
+ * Operators see whole batches (one call per batch, never per record) and
+ * write output records with sl_emit(), an inline call that hands out the
+ * next record slot of the subtask's current output batch.  The runtime
+ * sends output batches when they are full, when the subtask goes idle, when
+ * the buffer timeout expires, and before any watermark, barrier or end of
+ * stream, so operators never deal with channels or partitioning.
+ */
+#ifndef SLUICE_OPERATOR_H
+#define SLUICE_OPERATOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <rte_branch_prediction.h>
+
+#include "sluice/batch.h"
+#include "sluice/schema.h"
+
+#define SL_MAX_INPUTS 8
+
+/** on_watermark()/on_end() return value: output is pending, call again
+ *  once the subtask is no longer backpressured. */
+#define SL_MORE 1
+/** Source poll() return value: the source is exhausted. */
+#define SL_SOURCE_END (-100000)
+
+/** What a subtask knows about itself. */
+struct sl_task_info {
+	const char *job;		   /**< job name */
+	const char *uid;		   /**< operator uid */
+	const char *type;		   /**< operator type name */
+	uint32_t node;			   /**< operator index in the job */
+	uint32_t index;			   /**< subtask index */
+	uint32_t parallelism;		   /**< subtasks of this operator */
+	uint32_t max_parallelism;	   /**< key groups of the job */
+	uint32_t kg_first;		   /**< first key group owned */
+	uint32_t kg_count;		   /**< key groups owned */
+	unsigned lcore;			   /**< lcore running it */
+	unsigned n_inputs;		   /**< logical inputs */
+	const struct sl_schema *in_schema[SL_MAX_INPUTS];
+	const struct sl_schema *out_schema; /**< NULL for sinks */
+	const void *conf;		   /**< the operator's planned conf */
+};
+
+/**
+ * A running subtask.  Operators use `info`, sl_emit() and the functions
+ * below; the remaining fields belong to the runtime.
+ */
+struct sl_task {
+	struct sl_batch *out;	   /**< batch being filled by sl_emit() */
+	uint16_t out_record_size;
+	struct sl_task_info info;
+	int64_t watermark;	   /**< current event-time watermark */
+	uint64_t records_in;
+	uint64_t records_out;
+};
+
+/** Runtime: send the full current batch and start a new one. */
+struct sl_batch *__sl_task_rollover(struct sl_task *t);
+
+/**
+ * Reserve the next output record.  The slot is uninitialised: write every
+ * field.  Valid until the next sl_emit()/sl_emit_forward() call.
+ */
+static inline void *sl_emit(struct sl_task *t)
+{
+	struct sl_batch *b = t->out;
+
+	if (unlikely(b == NULL || b->count == b->capacity))
+		b = __sl_task_rollover(t);
+	t->records_out++;
+	return b->data + (size_t)b->count++ * t->out_record_size;
+}
+
+/** Take back the record last returned by sl_emit() (e.g. filtered out). */
+static inline void sl_emit_undo(struct sl_task *t)
+{
+	t->out->count--;
+	t->records_out--;
+}
+
+/**
+ * Forward an input batch unchanged, zero-copy (its schema must be the
+ * operator's output schema).  Output emitted before stays before it.
+ */
+void sl_emit_forward(struct sl_task *t, struct sl_batch *b);
+
+/** Sources: advance the subtask's watermark (monotonic; lower is ignored). */
+void sl_task_set_watermark(struct sl_task *t, int64_t watermark);
+
+/**
+ * Operator callbacks.  Unused callbacks are NULL.  Every callback returns
+ * 0 or a negative errno; a negative return fails the job with the message
+ * set by sl_task_error().
+ */
+struct sl_operator_ops {
+	const char *type;	/**< type name, as in job files */
+	size_t conf_size;	/**< bytes of conf copied by sl_job_add() */
+	unsigned min_inputs;	/**< 0 for sources */
+	unsigned max_inputs;
+	bool sink;		/**< no output */
+
+	/**
+	 * Check the conf against the input schemas and fill the output schema
+	 * (unused for sinks).  May store resolved offsets into conf.  On error
+	 * write a message into err (the caller adds the operator's uid).
+	 */
+	int (*plan)(void *conf, const struct sl_schema *const in[],
+		    unsigned n_in, struct sl_schema *out, char *err,
+		    size_t errlen);
+	/**
+	 * Check resources that need the EAL (ports, devices) on the main
+	 * lcore before anything starts; `parallelism` subtasks will open.
+	 * On error write a message into err.
+	 */
+	int (*prepare)(void *conf, uint32_t parallelism, char *err,
+		       size_t errlen);
+	/** Create the subtask's instance; runs on the subtask's lcore. */
+	int (*open)(struct sl_task *t, void **op);
+	/** Process one batch from logical input `input`.  The batch stays the
+	 *  caller's; keep it beyond the call only via sl_emit_forward(). */
+	int (*process)(void *op, struct sl_task *t, unsigned input,
+		       struct sl_batch *b);
+	/** Sources: produce output.  Returns records produced (0 = idle),
+	 *  SL_SOURCE_END when exhausted, or a negative errno. */
+	int (*poll)(void *op, struct sl_task *t);
+	/** Event time reached `wm`.  Returns 0, SL_MORE or a negative errno. */
+	int (*on_watermark)(void *op, struct sl_task *t, int64_t wm);
+	/** All inputs ended; `drain` if they were exhausted (as opposed to a
+	 *  stop).  Returns 0, SL_MORE or a negative errno. */
+	int (*on_end)(void *op, struct sl_task *t, bool drain);
+	/** Release the instance. */
+	void (*close)(void *op, struct sl_task *t);
+};
+
+/** Record an error message for the job's failure report (printf-style). */
+void sl_task_error(struct sl_task *t, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#endif
