@@ -116,7 +116,8 @@ static inline bool sl_channel_send(struct sl_channel *ch, struct sl_batch *b)
 		ch->stage_head = b;
 	ch->stage_tail = b;
 	ch->staged++;
-	return false;
+	/* older staged batches go first; this one may follow them now */
+	return sl_channel_flush(ch) == 0;
 }
 
 /** True while the sender has batches it could not enqueue. */
