@@ -8,12 +8,16 @@
  * Entry (stride bytes, 8-aligned, at slab + idx * stride):
  *
  *     0  uint64_t hash        the caller's 64-bit key hash
- *     8  uint32_t epoch       epoch of creation / last modification
- *    12  uint32_t snap_epoch  last snapshot that already emitted this entry
- *    16  uint32_t live        1 live, 0 on the free list
- *    20  uint32_t next_free   free-list link (valid when !live)
- *    24  key bytes            key_size
- *     …  value bytes          value_size, at val_off = align8(24 + key_size)
+ *     8  uint32_t epoch       epoch of creation / last modification;
+ *                             0 marks a free slot (the live flag: epochs
+ *                             of live entries start at 1)
+ *    12  uint32_t snap_epoch  last snapshot that already emitted this entry;
+ *                             in a free slot, the free-list link
+ *    16  key bytes            key_size
+ *     …  value bytes          value_size, at val_off = align8(16 + key_size)
+ *
+ * The 16-byte header makes an 8-byte key + 8-byte value entry 32 bytes: two
+ * per cache line, none straddling two.
  *
  * Index slot (uint64_t): tag << 32 | (entry index + 1); 0 is an empty slot.
  * tag = hi32(hash) ^ lo32(hash); the home slot is a Fibonacci hash of the
@@ -26,10 +30,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifndef likely
 #define likely(x) __builtin_expect(!!(x), 1)
+#endif
+#ifndef unlikely
 #define unlikely(x) __builtin_expect(!!(x), 0)
+#endif
 
-#define KS_HDR_SIZE 24u
+#define KS_HDR_SIZE 16u
 #define KS_NONE UINT32_MAX
 #define KS_INDEX_MIN_BITS 4u /* 16 slots */
 #define KS_SLAB_MIN 16u
@@ -41,10 +49,8 @@
 
 struct __sl_kstate_entry {
 	uint64_t hash;
-	uint32_t epoch;
-	uint32_t snap_epoch;
-	uint32_t live;
-	uint32_t next_free;
+	uint32_t epoch;      /* 0: free slot */
+	uint32_t snap_epoch; /* free slot: next free slot or KS_NONE */
 	/* key bytes, then value bytes at val_off */
 };
 
@@ -124,6 +130,12 @@ __ks_entry(const struct sl_kstate *st, const struct __sl_kstate_kg *t,
 	   uint32_t idx)
 {
 	return (struct __sl_kstate_entry *)(t->slab + (size_t)idx * st->stride);
+}
+
+static inline bool
+__ks_live(const struct __sl_kstate_entry *e)
+{
+	return e->epoch != 0;
 }
 
 static inline uint8_t *
@@ -277,7 +289,7 @@ __ks_slab_alloc(struct sl_kstate *st, struct __sl_kstate_kg *t)
 	uint32_t idx = t->free_head;
 
 	if (idx != KS_NONE) {
-		t->free_head = __ks_entry(st, t, idx)->next_free;
+		t->free_head = __ks_entry(st, t, idx)->snap_epoch;
 		return idx;
 	}
 	if (t->slab_used == t->slab_cap) {
@@ -307,8 +319,8 @@ __ks_slab_release(struct sl_kstate *st, struct __sl_kstate_kg *t, uint32_t idx)
 {
 	struct __sl_kstate_entry *e = __ks_entry(st, t, idx);
 
-	e->live = 0;
-	e->next_free = t->free_head;
+	e->epoch = 0;
+	e->snap_epoch = t->free_head;
 	t->free_head = idx;
 }
 
@@ -447,8 +459,6 @@ sl_kstate_upsert(struct sl_kstate *st, uint16_t kg, uint64_t hash,
 	 * any active snapshot: the stepper skips it. */
 	e->epoch = st->epoch;
 	e->snap_epoch = 0;
-	e->live = 1;
-	e->next_free = KS_NONE;
 	memcpy(__ks_key(e), key, st->key_size);
 	memset(__ks_val(st, e), 0, st->stride - st->val_off);
 	if (created != NULL)
@@ -612,7 +622,7 @@ sl_kstate_foreach(const struct sl_kstate *st, uint16_t kg,
 		struct __sl_kstate_entry *e = __ks_entry(st, t, i);
 		int rc;
 
-		if (!e->live)
+		if (!__ks_live(e))
 			continue;
 		rc = fn(__ks_key(e), __ks_val(st, e), e->hash, arg);
 		if (rc != 0)
@@ -687,7 +697,7 @@ sl_kstate_snapshot_step(struct sl_kstate *st, size_t budget)
 				return emitted;
 			st->snap_pos++;
 			scanned++;
-			if (e->live && __ks_snap_pending(st, e)) {
+			if (__ks_live(e) && __ks_snap_pending(st, e)) {
 				__ks_snap_emit(st, kg, e);
 				emitted++;
 			}
