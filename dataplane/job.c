@@ -56,8 +56,13 @@ static bool is_pow2(uint32_t v)
 
 struct sl_job *sl_job_create(const char *name, const struct sl_job_config *cfg)
 {
+	struct sl_job_config defaults;
 	struct sl_job *job;
 
+	if (cfg == NULL) {
+		sl_job_config_defaults(&defaults);
+		cfg = &defaults;
+	}
 	if (name == NULL || strlen(name) == 0 || strlen(name) >= SL_UID_MAX ||
 	    cfg->max_parallelism == 0 ||
 	    cfg->max_parallelism > SL_MAX_PARALLELISM_LIMIT ||

@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Counting/verifying sink for tests and benchmarks.
+ *
+ * Every subtask adds into one shared struct sl_count_result with relaxed
+ * atomics, once per batch (the per-record work is local): records, batches,
+ * checksum = sum over records of XXH3_64bits(record, record_size) (order-
+ * and partitioning-independent, so any parallelism gives the same value),
+ * and max_watermark = the largest watermark seen before end of stream.  The
+ * end-of-event-time watermark (SL_WATERMARK_MAX) that a drained end fires
+ * is not counted, so max_watermark shows what the sources produced.
+ * Callers initialise max_watermark to SL_WATERMARK_MIN.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include <rte_cycles.h>
+#include <xxhash.h>
+
+#include "sluice/operators.h"
+
+struct count_sink {
+	struct sl_count_result *result;
+	uint32_t delay_us;
+	int (*check)(struct sl_task *t, const struct sl_batch *b, void *arg);
+	void *check_arg;
+};
+
+static void count_max_watermark(struct sl_count_result *r, int64_t wm)
+{
+	int64_t cur = __atomic_load_n(&r->max_watermark, __ATOMIC_RELAXED);
+
+	if (wm == SL_WATERMARK_MAX)
+		return;
+	/* relaxed: a monotonic max; readers look only after the job ends */
+	while (wm > cur &&
+	       !__atomic_compare_exchange_n(&r->max_watermark, &cur, wm, true,
+					    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
+}
+
+static int count_open(struct sl_task *t, void **op)
+{
+	const struct sl_count_sink_conf *c = t->info.conf;
+	struct count_sink *s = calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		return -ENOMEM;
+	s->result = c->result;
+	s->delay_us = c->delay_us_per_batch;
+	s->check = c->check;
+	s->check_arg = c->check_arg;
+	*op = s;
+	return 0;
+}
+
+static int count_process(void *op, struct sl_task *t, unsigned input,
+			 struct sl_batch *b)
+{
+	struct count_sink *s = op;
+	int rc;
+
+	(void)input;
+	if (s->check != NULL) {
+		rc = s->check(t, b, s->check_arg);
+		if (rc < 0)
+			return rc;
+	}
+	if (s->result != NULL) {
+		const uint16_t rs = b->record_size;
+		const uint8_t *rec = b->data;
+		uint64_t sum = 0;
+
+		for (uint32_t i = 0; i < b->count; i++, rec += rs)
+			sum += XXH3_64bits(rec, rs);
+		/* relaxed: independent counters, read after the job joined
+		 * its lcores (rte_eal_mp_wait_lcore orders them) */
+		__atomic_fetch_add(&s->result->records, b->count, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&s->result->checksum, sum, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&s->result->batches, 1, __ATOMIC_RELAXED);
+		count_max_watermark(s->result, b->watermark);
+	}
+	if (s->delay_us)
+		rte_delay_us_sleep(s->delay_us);
+	return 0;
+}
+
+static int count_on_watermark(void *op, struct sl_task *t, int64_t wm)
+{
+	struct count_sink *s = op;
+
+	(void)t;
+	if (s->result != NULL)
+		count_max_watermark(s->result, wm);
+	return 0;
+}
+
+static void count_close(void *op, struct sl_task *t)
+{
+	(void)t;
+	free(op);
+}
+
+const struct sl_operator_ops sl_op_count_sink = {
+	.type = "count-sink",
+	.conf_size = sizeof(struct sl_count_sink_conf),
+	.min_inputs = 1,
+	.max_inputs = SL_MAX_INPUTS,
+	.sink = true,
+	.open = count_open,
+	.process = count_process,
+	.on_watermark = count_on_watermark,
+	.close = count_close,
+};

@@ -1,0 +1,294 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * File sink: CSV (a header line, then one line per record, cells formatted
+ * by sl_field_format(), bytes as hex) or binary (records in the schema's
+ * row layout, padding included, exactly as the batches hold them).
+ *
+ * With parallelism > 1, subtask i writes `path` with ".i" inserted before
+ * the extension ("out.csv" -> "out.0.csv", "out" -> "out.0").
+ *
+ * Each subtask writes through a 1 MiB buffer into a hidden temp file in the
+ * same directory (sl_io_tmp_path()), and at the end of the stream flushes,
+ * fsyncs and publishes it under the final name (rename + directory fsync),
+ * so a reader never sees a partial file.  A job that fails or is cancelled
+ * removes its temp files and publishes nothing.  (Exactly-once across
+ * checkpoints, with one transaction per checkpoint, is the two-phase-commit
+ * sink's job.)
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sluice/io_file.h"
+#include "sluice/operators.h"
+
+#define FSINK_BUF_SIZE (1u << 20)
+
+struct file_sink {
+	int fd;
+	enum sl_file_format format;
+	const struct sl_schema *schema;
+	bool published;
+	size_t line_max; /* longest CSV line a record can produce */
+	size_t len;	 /* bytes buffered */
+	uint8_t *buf;
+	char path[SL_PATH_MAX];
+	char tmp[SL_PATH_MAX];
+};
+
+static int fsink_err(char *err, size_t len, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int fsink_err(char *err, size_t len, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, len, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* Subtask `index`'s file: ".index" goes before the basename's extension. */
+static int fsink_subtask_path(const char *path, uint32_t index,
+			      uint32_t parallelism, char *buf, size_t len)
+{
+	const char *slash = strrchr(path, '/');
+	const char *base = slash ? slash + 1 : path;
+	const char *dot = strrchr(base, '.');
+	int n;
+
+	if (parallelism <= 1)
+		n = snprintf(buf, len, "%s", path);
+	else if (dot == NULL || dot == base) /* no extension, or ".hidden" */
+		n = snprintf(buf, len, "%s.%u", path, index);
+	else
+		n = snprintf(buf, len, "%.*s.%u%s", (int)(dot - path), path,
+			     index, dot);
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+static int fsink_plan(void *conf, const struct sl_schema *const in[],
+		      unsigned n_in, struct sl_schema *out, char *err,
+		      size_t errlen)
+{
+	const struct sl_file_sink_conf *c = conf;
+	char probe[SL_PATH_MAX], tmp[SL_PATH_MAX], dir[SL_PATH_MAX];
+	struct stat st;
+
+	(void)out;
+	if (n_in != 1 || in[0]->nfields == 0)
+		return fsink_err(err, errlen, -EINVAL, "needs one input with a schema");
+	if (c->format != SL_FILE_CSV && c->format != SL_FILE_BINARY)
+		return fsink_err(err, errlen, -EINVAL, "unknown format %d (csv or binary)",
+				 (int)c->format);
+	if (c->path[0] == '\0')
+		return fsink_err(err, errlen, -EINVAL, "no path given");
+	/* the longest name any subtask may use, and its temp file */
+	if (fsink_subtask_path(c->path, UINT32_MAX, 2, probe, sizeof(probe)) < 0 ||
+	    sl_io_tmp_path(probe, tmp, sizeof(tmp)) < 0)
+		return fsink_err(err, errlen, -ENAMETOOLONG, "path %s is too long or ends in '/'",
+				 c->path);
+	if (stat(c->path, &st) == 0 && S_ISDIR(st.st_mode))
+		return fsink_err(err, errlen, -EISDIR,
+				 "%s is a directory; give a file name", c->path);
+	sl_io_dirname(c->path, dir, sizeof(dir));
+	if (access(dir, W_OK | X_OK) < 0)
+		return fsink_err(err, errlen, -errno,
+				 "cannot write to directory %s (for %s): %s; check that it exists and is writable",
+				 dir, c->path, strerror(errno));
+	return 0;
+}
+
+static int fsink_flush(struct sl_task *t, struct file_sink *s)
+{
+	int rc;
+
+	if (s->len == 0)
+		return 0;
+	rc = sl_io_write_all(s->fd, s->buf, s->len);
+	if (rc < 0) {
+		sl_task_error(t, "cannot write %s (temp file %s): %s", s->path,
+			      s->tmp, strerror(-rc));
+		return rc;
+	}
+	s->len = 0;
+	return 0;
+}
+
+static int fsink_open(struct sl_task *t, void **op)
+{
+	const struct sl_file_sink_conf *c = t->info.conf;
+	const struct sl_schema *sc = t->info.in_schema[0];
+	struct file_sink *s;
+	int rc;
+
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return -ENOMEM;
+	s->fd = -1;
+	s->format = c->format;
+	s->schema = sc;
+	if ((rc = fsink_subtask_path(c->path, t->info.index, t->info.parallelism,
+				     s->path, sizeof(s->path))) < 0 ||
+	    (rc = sl_io_tmp_path(s->path, s->tmp, sizeof(s->tmp))) < 0) {
+		sl_task_error(t, "path %s is too long", c->path);
+		free(s);
+		return rc;
+	}
+	s->buf = malloc(FSINK_BUF_SIZE);
+	if (s->buf == NULL) {
+		free(s);
+		return -ENOMEM;
+	}
+	s->fd = open(s->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (s->fd < 0) {
+		rc = -errno;
+		sl_task_error(t, "cannot create %s (temp file for %s): %s; check that the directory exists and is writable",
+			      s->tmp, s->path, strerror(errno));
+		free(s->buf);
+		free(s);
+		return rc;
+	}
+	if (s->format == SL_FILE_CSV) {
+		s->line_max = 1;
+		for (unsigned i = 0; i < sc->nfields; i++)
+			/* hex bytes, or up to 24 chars of a number ("%.17g"
+			 * of a double), plus the separator */
+			s->line_max += (sc->fields[i].type == SL_TYPE_BYTES
+						? 2u * sc->fields[i].size + 1
+						: 32u) + 1;
+		/* the header is at most 32 bytes per field name */
+		s->len = (size_t)sl_schema_csv_header(sc, (char *)s->buf,
+						      FSINK_BUF_SIZE - 1);
+		s->buf[s->len++] = '\n';
+	}
+	*op = s;
+	return 0;
+}
+
+static int fsink_process_csv(struct sl_task *t, struct file_sink *s,
+			     const struct sl_batch *b)
+{
+	const struct sl_schema *sc = s->schema;
+	const uint16_t rs = b->record_size;
+	const uint8_t *rec = b->data;
+	char *out = (char *)s->buf;
+
+	for (uint32_t i = 0; i < b->count; i++, rec += rs) {
+		size_t len;
+
+		if (s->len + s->line_max > FSINK_BUF_SIZE) {
+			int rc = fsink_flush(t, s);
+			if (rc < 0)
+				return rc;
+		}
+		len = s->len;
+		for (unsigned f = 0; f < sc->nfields; f++) {
+			if (f > 0)
+				out[len++] = ',';
+			len += (size_t)sl_field_format(&sc->fields[f], rec, out + len,
+						       FSINK_BUF_SIZE - len);
+		}
+		out[len++] = '\n';
+		s->len = len;
+	}
+	return 0;
+}
+
+static int fsink_process_binary(struct sl_task *t, struct file_sink *s,
+				const struct sl_batch *b)
+{
+	size_t bytes = (size_t)b->count * b->record_size;
+	int rc;
+
+	if (s->len + bytes > FSINK_BUF_SIZE && (rc = fsink_flush(t, s)) < 0)
+		return rc;
+	if (bytes > FSINK_BUF_SIZE) {
+		rc = sl_io_write_all(s->fd, b->data, bytes);
+		if (rc < 0)
+			sl_task_error(t, "cannot write %s (temp file %s): %s",
+				      s->path, s->tmp, strerror(-rc));
+		return rc;
+	}
+	memcpy(s->buf + s->len, b->data, bytes);
+	s->len += bytes;
+	return 0;
+}
+
+static int fsink_process(void *op, struct sl_task *t, unsigned input,
+			 struct sl_batch *b)
+{
+	struct file_sink *s = op;
+
+	(void)input;
+	return s->format == SL_FILE_CSV ? fsink_process_csv(t, s, b)
+					: fsink_process_binary(t, s, b);
+}
+
+static int fsink_on_end(void *op, struct sl_task *t, bool drain)
+{
+	struct file_sink *s = op;
+	int rc;
+
+	(void)drain; /* a stop also drains in-flight records to us: keep them */
+	if (s->published)
+		return 0;
+	rc = fsink_flush(t, s);
+	if (rc < 0)
+		return rc;
+	if (fsync(s->fd) < 0) {
+		rc = -errno;
+		sl_task_error(t, "cannot fsync %s (temp file %s): %s", s->path,
+			      s->tmp, strerror(errno));
+		return rc;
+	}
+	if (close(s->fd) < 0) {
+		rc = -errno;
+		s->fd = -1;
+		sl_task_error(t, "cannot close %s (temp file %s): %s", s->path,
+			      s->tmp, strerror(-rc));
+		return rc;
+	}
+	s->fd = -1;
+	rc = sl_io_publish(s->tmp, s->path);
+	if (rc < 0) {
+		sl_task_error(t, "cannot publish %s as %s: %s", s->tmp, s->path,
+			      strerror(-rc));
+		return rc;
+	}
+	s->published = true;
+	return 0;
+}
+
+static void fsink_close(void *op, struct sl_task *t)
+{
+	struct file_sink *s = op;
+
+	(void)t;
+	if (s->fd >= 0)
+		close(s->fd);
+	/* not published: the job failed or was cancelled; leave no partial
+	 * file behind (the final name was never touched) */
+	if (!s->published)
+		unlink(s->tmp);
+	free(s->buf);
+	free(s);
+}
+
+const struct sl_operator_ops sl_op_file_sink = {
+	.type = "file-sink",
+	.conf_size = sizeof(struct sl_file_sink_conf),
+	.min_inputs = 1,
+	.max_inputs = 1,
+	.sink = true,
+	.plan = fsink_plan,
+	.open = fsink_open,
+	.process = fsink_process,
+	.on_end = fsink_on_end,
+	.close = fsink_close,
+};

@@ -259,6 +259,8 @@ static void end_now(struct task *t)
 static void begin_end(struct task *t)
 {
 	if (t->drain && t->pub.watermark < SL_WATERMARK_MAX) {
+		/* records emitted so far carry the last real watermark */
+		__sl_task_flush(t);
 		/* end of input is end of event time: fire everything */
 		t->firing_wm = SL_WATERMARK_MAX;
 		if (!fire(t))

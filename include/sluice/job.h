@@ -47,6 +47,8 @@ struct sl_job;
 
 /**
  * Create an empty job.
+ * @param name  job name (1..63 characters)
+ * @param cfg   configuration, or NULL for sl_job_config_defaults()
  * @return the job, or NULL with errno set (EINVAL for a bad config, ENOMEM)
  */
 struct sl_job *sl_job_create(const char *name, const struct sl_job_config *cfg);

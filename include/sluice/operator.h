@@ -60,6 +60,8 @@ struct sl_task {
 	int64_t watermark;	   /**< current event-time watermark */
 	uint64_t records_in;
 	uint64_t records_out;
+	uint64_t late_dropped;	   /**< operator-counted: records dropped as
+				    *   too late (window operators) */
 };
 
 /** Runtime: send the full current batch and start a new one. */

@@ -45,9 +45,14 @@ struct sl_generator_conf {
 	int64_t start_time_ns;	     /**< event time of record 0 */
 	int64_t time_step_ns;	     /**< event time between records */
 	int64_t max_out_of_orderness_ns;
-	char key_field[SL_FIELD_NAME_MAX]; /**< "" = none */
-	char ts_field[SL_FIELD_NAME_MAX];  /**< "" = none */
-	char seq_field[SL_FIELD_NAME_MAX]; /**< "" = none */
+	/** Resume point: subtask j starts at the first of its indices
+	 *  (j, j+p, ...) that is >= start_index (0 = from the beginning). */
+	uint64_t start_index;
+	/* Field roles.  "" = none.  The defaults ("key", "ts", "seq") are
+	 * used only if the schema has such a field; any other name must. */
+	char key_field[SL_FIELD_NAME_MAX];
+	char ts_field[SL_FIELD_NAME_MAX];
+	char seq_field[SL_FIELD_NAME_MAX];
 	/* resolved by plan() */
 	int16_t key_idx, ts_idx, seq_idx;
 };
