@@ -50,12 +50,14 @@ int sl_eal_init(int argc, char **argv, size_t memory_bytes)
 	rc = rte_eal_init(n, args);
 	free(args);
 	if (rc < 0) {
+		int err = rte_errno;
 		fprintf(stderr,
 			"sluice: DPDK EAL initialisation failed: %s\n"
-			"  On machines without hugepages pass --no-huge; each running instance needs\n"
-			"  its own --file-prefix; the lcore list (-l/--lcores) must name existing cores.\n",
-			rte_strerror(rte_errno));
-		return -(rte_errno ? rte_errno : EINVAL);
+			"  On machines without hugepages pass --no-huge.  Every running DPDK process\n"
+			"  needs its own --file-prefix (\"Cannot create lock\" means another one uses\n"
+			"  the same prefix).  The lcore list (-l/--lcores) must name existing cores.\n",
+			err ? rte_strerror(err) : "see the EAL messages above");
+		return -(err ? err : EINVAL);
 	}
 	return 0;
 }

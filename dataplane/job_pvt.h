@@ -41,6 +41,9 @@ struct out_port {
 	uint16_t key_size;
 	uint32_t n_ch;
 	uint32_t rr;		   /* rebalance cursor */
+	int64_t wm_routed;	   /* hash: watermark when the last routed
+				    * batch was done: safe for batches that
+				    * fill in the middle of the next one */
 	struct sl_channel **ch;	   /* by downstream subtask index */
 	struct sl_batch **partial; /* hash: batch being filled per channel */
 	uint16_t *owner;	   /* hash: key group -> channel index */

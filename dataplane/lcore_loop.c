@@ -42,7 +42,9 @@ int __sl_lcore_loop(void *arg)
 			break;
 		for (unsigned i = 0; i < lc->n_tasks; i++) {
 			struct task *t = lc->tasks[i];
-			if (t->phase == TASK_DONE)
+			/* a finished subtask may still hold staged output
+			 * (its END included) that a full ring refused */
+			if (t->phase == TASK_DONE && !t->blocked)
 				continue;
 			live++;
 			work += __sl_task_poll(t);

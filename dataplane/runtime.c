@@ -319,6 +319,7 @@ static int build(struct sl_job *job, unsigned run)
 
 				p->part = ji->part;
 				p->n_ch = n_dst;
+				p->wm_routed = SL_WATERMARK_MIN;
 				p->ch = calloc(n_dst, sizeof(*p->ch));
 				if (p->ch == NULL)
 					return -ENOMEM;
@@ -423,6 +424,7 @@ static void collect_stats(struct sl_job *job)
 		s->records_out = t->pub.records_out;
 		s->busy_cycles = t->busy_cycles;
 		s->blocked_cycles = t->blocked_cycles;
+		s->late_dropped = t->pub.late_dropped;
 	}
 	for (unsigned l = 0; l < job->n_lcores; l++) {
 		const struct lcore_ctx *lc = &job->lcores[l];

@@ -97,6 +97,14 @@ static int fsink_plan(void *conf, const struct sl_schema *const in[],
 		return fsink_err(err, errlen, -EISDIR,
 				 "%s is a directory; give a file name", c->path);
 	sl_io_dirname(c->path, dir, sizeof(dir));
+	/* a missing directory is created by prepare(); its nearest existing
+	 * ancestor must let us */
+	sl_io_existing_ancestor(dir, tmp, sizeof(tmp));
+	strcpy(dir, tmp);
+	if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode))
+		return fsink_err(err, errlen, -ENOTDIR,
+				 "%s is not a directory (for %s); fix the path", dir,
+				 c->path);
 	if (access(dir, W_OK | X_OK) < 0)
 		return fsink_err(err, errlen, -errno,
 				 "cannot write to directory %s (for %s): %s; check that it exists and is writable",
@@ -280,7 +288,25 @@ static void fsink_close(void *op, struct sl_task *t)
 	free(s);
 }
 
+/* Create the output directory before anything starts. */
+static int fsink_prepare(void *conf, uint32_t parallelism, char *err,
+			 size_t errlen)
+{
+	const struct sl_file_sink_conf *c = conf;
+	char dir[SL_PATH_MAX];
+	int rc;
+
+	(void)parallelism;
+	sl_io_dirname(c->path, dir, sizeof(dir));
+	rc = sl_io_mkdirs(dir);
+	if (rc < 0)
+		return fsink_err(err, errlen, rc, "cannot create directory %s: %s",
+				 dir, strerror(-rc));
+	return 0;
+}
+
 const struct sl_operator_ops sl_op_file_sink = {
+	.prepare = fsink_prepare,
 	.type = "file-sink",
 	.conf_size = sizeof(struct sl_file_sink_conf),
 	.min_inputs = 1,

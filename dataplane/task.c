@@ -82,7 +82,10 @@ static void route_hash(struct task *t, struct out_port *p, struct sl_batch *b)
 			o = p->partial[d] = get_batch(t);
 		memcpy(o->data + (size_t)o->count * rs, rec, rs);
 		if (++o->count == o->capacity) {
-			o->watermark = t->pub.watermark;
+			/* the task's watermark covers all of b, but records of
+			 * b not routed yet may follow on this channel: stamp
+			 * what held before b */
+			o->watermark = p->wm_routed;
 			send_on(t, p->ch[d], o);
 			p->partial[d] = NULL;
 		}
@@ -123,6 +126,7 @@ static void route(struct task *t, struct sl_batch *b)
 				send_on(t, p->ch[0], b);
 			} else {
 				route_hash(t, p, b);
+				p->wm_routed = t->pub.watermark;
 				sl_batch_put(b);
 			}
 			break;

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -91,6 +92,42 @@ int sl_io_dirname(const char *path, char *buf, size_t len)
 	memcpy(buf, path, n);
 	buf[n] = '\0';
 	return 0;
+}
+
+int sl_io_existing_ancestor(const char *dir, char *buf, size_t len)
+{
+	struct stat st;
+	int rc;
+
+	if (strlen(dir) + 1 > len)
+		return -ENAMETOOLONG;
+	strcpy(buf, dir[0] ? dir : ".");
+	while (stat(buf, &st) < 0 && strcmp(buf, ".") != 0 && strcmp(buf, "/") != 0) {
+		char parent[4096];
+		if ((rc = sl_io_dirname(buf, parent, sizeof(parent))) < 0)
+			return rc;
+		strcpy(buf, parent);
+	}
+	return 0;
+}
+
+int sl_io_mkdirs(const char *dir)
+{
+	char parent[4096];
+	struct stat st;
+	int rc;
+
+	if (stat(dir, &st) == 0)
+		return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+	if (errno != ENOENT)
+		return -errno;
+	if ((rc = sl_io_dirname(dir, parent, sizeof(parent))) < 0)
+		return rc;
+	if (strcmp(parent, dir) != 0 && (rc = sl_io_mkdirs(parent)) < 0)
+		return rc;
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	return sl_io_fsync_dir(parent);
 }
 
 int sl_io_fsync_dir(const char *dir)

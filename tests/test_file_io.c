@@ -641,20 +641,47 @@ Test(file_sink, write_error_fails_the_job_and_publishes_nothing, .timeout = 120)
 	sl_test_eal_fini();
 }
 
-Test(file_sink, missing_directory_is_a_plan_error, .timeout = 60)
+Test(file_sink, missing_directories_are_created, .timeout = 60)
+{
+	sl_test_eal("0-1", NULL);
+	struct sl_generator_conf gc;
+	struct sl_file_sink_conf sc = {.format = SL_FILE_CSV};
+	struct sl_job *job = new_job("mkdir");
+	char dir[] = "/tmp/sl-mkdir-XXXXXX";
+	struct stat st;
+
+	cr_assert_not_null(mkdtemp(dir));
+	gen_conf(&gc, 10);
+	snprintf(sc.path, sizeof(sc.path), "%s/a/b/out.csv", dir);
+	int g = sl_job_add(job, "gen", &sl_op_generator, &gc, 1);
+	int s = sl_job_add(job, "out", &sl_op_file_sink, &sc, 1);
+	cr_assert_eq(sl_job_connect(job, g, s, SL_PART_FORWARD, NULL), 0);
+	cr_assert_eq(sl_job_run(job), 0, "%s", sl_job_error(job));
+	cr_assert_eq(stat(sc.path, &st), 0, "%s was written", sc.path);
+	cr_assert_gt(st.st_size, 0);
+	sl_job_free(job);
+	sl_test_eal_fini();
+}
+
+Test(file_sink, directory_below_a_file_is_a_plan_error, .timeout = 60)
 {
 	struct sl_generator_conf gc;
 	struct sl_file_sink_conf sc = {.format = SL_FILE_CSV};
 	struct sl_job *job = new_job("nodir");
+	char file[] = "/tmp/sl-notdir-XXXXXX";
+	int fd = mkstemp(file);
 
+	cr_assert_geq(fd, 0);
+	close(fd);
 	gen_conf(&gc, 10);
-	snprintf(sc.path, sizeof(sc.path), "/nonexistent/sl/out.csv");
+	snprintf(sc.path, sizeof(sc.path), "%s/sub/out.csv", file);
 	int g = sl_job_add(job, "gen", &sl_op_generator, &gc, 1);
 	int s = sl_job_add(job, "out", &sl_op_file_sink, &sc, 1);
 	cr_assert_eq(sl_job_connect(job, g, s, SL_PART_FORWARD, NULL), 0);
 	cr_assert_lt(sl_job_plan(job), 0);
-	cr_assert(strstr(sl_job_error(job), "cannot write to directory /nonexistent/sl"),
-		  "%s", sl_job_error(job));
+	cr_assert(strstr(sl_job_error(job), "is not a directory"), "%s", sl_job_error(job));
+	cr_assert(strstr(sl_job_error(job), file), "%s", sl_job_error(job));
+	unlink(file);
 	sl_job_free(job);
 }
 

@@ -74,6 +74,20 @@ int sl_io_tmp_path(const char *final_path, char *buf, size_t len);
 int sl_io_dirname(const char *path, char *buf, size_t len);
 
 /**
+ * Create a directory and its missing parents (mode 0755), durably: each
+ * created directory's parent is fsynced.
+ * @return 0 (also if it exists), or a negative errno (-ENOTDIR, -EACCES...)
+ */
+int sl_io_mkdirs(const char *dir);
+
+/**
+ * Nearest existing ancestor of a directory path ("a/b/c" with only "a"
+ * existing -> "a"); the path itself if it exists.
+ * @return 0, -ENAMETOOLONG
+ */
+int sl_io_existing_ancestor(const char *dir, char *buf, size_t len);
+
+/**
  * Fault injection for tests (SQLite's SimulateIOError): after `after_bytes`
  * more bytes went through sl_io_write_all() (process-wide), every further
  * call fails with -err until sl_io_fault_clear().  Lets tests exercise the
