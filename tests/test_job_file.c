@@ -141,7 +141,7 @@ Test(job_file, good_loads_and_plans, .timeout = 120)
 	cr_expect_float_eq(g->key_skew, 0.8, 1e-12);
 	cr_expect_eq(g->value_range, 1000);
 	cr_expect_eq(g->start_time_ns, 1767225600LL * 1000000000LL);
-	cr_expect_eq(g->time_step_ns, 100);
+	cr_expect_eq(g->time_step_ns, 1000);
 	cr_expect_eq(g->max_out_of_orderness_ns, 5000000);
 	cr_expect_str_eq(g->key_field, "user");
 	cr_expect_str_eq(g->ts_field, "ts");
