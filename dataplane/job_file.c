@@ -2536,6 +2536,8 @@ char **sl_job_file_eal_args(const struct sl_job_file *jf, const char *argv0,
 	char **out;
 	int n = 0;
 
+	if (extra_argc < 0)
+		extra_argc = 0;
 	out = calloc((size_t)(jf->eal_argc + extra_argc + 2), sizeof(char *));
 	if (out == NULL) {
 		errno = ENOMEM;

@@ -247,7 +247,8 @@ static int cmd_run(int argc, char **argv)
 	/* EAL argv: program name, the file's list, then the command line's
 	 * (which replaces the file's options of the same kind) */
 	int eal_argc = 0;
-	char **eal_argv = sl_job_file_eal_args(jf, argv[0], argc - eal_at - 1,
+	int extra = eal_at < argc ? argc - eal_at - 1 : 0;
+	char **eal_argv = sl_job_file_eal_args(jf, argv[0], extra,
 					       argv + eal_at + 1, &eal_argc);
 	if (eal_argv == NULL) {
 		sl_job_file_free(jf);
