@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Barrier bookkeeping per mode, event by event. */
+#include <criterion/criterion.h>
+
+#include "sluice/barrier.h"
+
+#define MS 1000000ULL
+
+static void expect_snapshot(struct sl_barrier_tracker *bt, uint64_t now, uint64_t id,
+			    bool unaligned, bool switched)
+{
+	struct sl_bt_decision d = sl_bt_next(bt, now);
+	cr_assert_eq(d.action, SL_BT_SNAPSHOT, "a snapshot is due for %lu", (unsigned long)id);
+	cr_assert_eq(d.id, id);
+	cr_assert_eq(d.unaligned, unaligned);
+	cr_assert_eq(d.switched, switched);
+	cr_assert_eq(sl_bt_next(bt, now).action, SL_BT_NONE, "decided once");
+}
+
+Test(barrier_tracker, aligned_blocks_until_all_markers)
+{
+	struct sl_barrier_tracker *bt = sl_bt_create(2, SL_CKPT_ALIGNED, 0);
+	uint64_t consumed[2] = { 4, 9 };
+
+	sl_bt_on_announce(bt, 0, 1, 4, 0);
+	cr_assert_eq(sl_bt_next(bt, 0).action, SL_BT_NONE, "aligned ignores announcements");
+	cr_assert_not(sl_bt_input_blocked(bt, 0));
+	sl_bt_on_marker(bt, 0, 1, MS);
+	cr_assert(sl_bt_input_blocked(bt, 0), "input 0 waits after its marker");
+	cr_assert_not(sl_bt_input_blocked(bt, 1));
+	cr_assert_eq(sl_bt_next(bt, MS).action, SL_BT_NONE);
+	sl_bt_on_marker(bt, 1, 1, 2 * MS);
+	expect_snapshot(bt, 2 * MS, 1, false, false);
+	sl_bt_snapshot_taken(bt, 1, consumed, 2 * MS);
+	cr_assert_not(sl_bt_input_blocked(bt, 0), "resumed after the snapshot");
+	cr_assert_eq(sl_bt_persist(bt, 1, 9), 0, "aligned persists no channel state");
+	cr_assert(sl_bt_inputs_done(bt, 1));
+	uint64_t first, snap;
+	sl_bt_times(bt, 1, &first, &snap);
+	cr_assert_eq(first, 0);
+	cr_assert_eq(snap, 2 * MS);
+	sl_bt_free(bt);
+}
+
+Test(barrier_tracker, unaligned_snapshots_on_first_announcement)
+{
+	struct sl_barrier_tracker *bt = sl_bt_create(2, SL_CKPT_UNALIGNED, 0);
+	uint64_t consumed[2] = { 3, 5 };
+
+	sl_bt_on_announce(bt, 0, 7, 10, 0);
+	expect_snapshot(bt, 0, 7, true, false);
+	sl_bt_snapshot_taken(bt, 7, consumed, MS);
+	cr_assert_not(sl_bt_input_blocked(bt, 0), "unaligned never blocks");
+	/* input 0: batches 3..9 are in flight, 10 is the marker */
+	cr_assert_eq(sl_bt_persist(bt, 0, 2), 0, "processed before the snapshot");
+	for (uint64_t s = 3; s < 10; s++)
+		cr_assert_eq(sl_bt_persist(bt, 0, s), 7, "batch %lu is in flight", (unsigned long)s);
+	cr_assert_eq(sl_bt_persist(bt, 0, 11), 0, "after the barrier");
+	/* input 1 has not announced: everything it delivers is persisted */
+	cr_assert_eq(sl_bt_persist(bt, 1, 5), 7);
+	cr_assert_eq(sl_bt_persist(bt, 1, 50), 7);
+	sl_bt_on_announce(bt, 1, 7, 8, 2 * MS);
+	cr_assert_eq(sl_bt_persist(bt, 1, 7), 7);
+	cr_assert_eq(sl_bt_persist(bt, 1, 8), 0, "up to its S once announced");
+	cr_assert_not(sl_bt_inputs_done(bt, 7));
+	sl_bt_on_marker(bt, 0, 7, 3 * MS);
+	cr_assert_eq(sl_bt_persist(bt, 0, 5), 0, "input reached its barrier");
+	cr_assert_not(sl_bt_inputs_done(bt, 7));
+	sl_bt_on_marker(bt, 1, 7, 4 * MS);
+	cr_assert(sl_bt_inputs_done(bt, 7));
+	sl_bt_forget(bt, 7);
+	sl_bt_on_marker(bt, 1, 7, 5 * MS);
+	cr_assert_eq(sl_bt_next(bt, 5 * MS).action, SL_BT_NONE, "late markers are dropped");
+	sl_bt_free(bt);
+}
+
+Test(barrier_tracker, aligned_timeout_switches_to_unaligned)
+{
+	struct sl_barrier_tracker *bt = sl_bt_create(2, SL_CKPT_ALIGNED_TIMEOUT, 50 * MS);
+	uint64_t consumed[2] = { 6, 12 };
+
+	sl_bt_on_announce(bt, 0, 3, 6, 0);
+	sl_bt_on_marker(bt, 0, 3, 1 * MS);
+	sl_bt_on_announce(bt, 1, 3, 20, 2 * MS);
+	cr_assert(sl_bt_input_blocked(bt, 0));
+	cr_assert_eq(sl_bt_next(bt, 49 * MS).action, SL_BT_NONE, "still within the timeout");
+	expect_snapshot(bt, 50 * MS, 3, true, true);
+	sl_bt_snapshot_taken(bt, 3, consumed, 50 * MS);
+	cr_assert_not(sl_bt_input_blocked(bt, 0), "switched: the aligned input resumes");
+	cr_assert_eq(sl_bt_persist(bt, 0, 7), 0, "after input 0's barrier");
+	cr_assert_eq(sl_bt_persist(bt, 1, 12), 3);
+	cr_assert_eq(sl_bt_persist(bt, 1, 19), 3);
+	cr_assert_eq(sl_bt_persist(bt, 1, 20), 0);
+	sl_bt_on_marker(bt, 1, 3, 60 * MS);
+	cr_assert(sl_bt_inputs_done(bt, 3));
+	sl_bt_free(bt);
+}
+
+Test(barrier_tracker, aligned_timeout_completes_aligned_when_in_time)
+{
+	struct sl_barrier_tracker *bt = sl_bt_create(2, SL_CKPT_ALIGNED_TIMEOUT, 50 * MS);
+
+	sl_bt_on_marker(bt, 0, 3, 0);
+	sl_bt_on_marker(bt, 1, 3, 10 * MS);
+	expect_snapshot(bt, 10 * MS, 3, false, false);
+	sl_bt_free(bt);
+}
+
+Test(barrier_tracker, at_least_once_never_blocks)
+{
+	struct sl_barrier_tracker *bt = sl_bt_create(2, SL_CKPT_AT_LEAST_ONCE, 0);
+
+	sl_bt_on_marker(bt, 0, 1, 0);
+	cr_assert_not(sl_bt_input_blocked(bt, 0), "keeps reading past the marker");
+	cr_assert_eq(sl_bt_next(bt, 0).action, SL_BT_NONE);
+	/* pipelined: checkpoint 2's marker on input 0 before 1's on input 1 */
+	sl_bt_on_marker(bt, 0, 2, MS);
+	sl_bt_on_marker(bt, 1, 1, 2 * MS);
+	expect_snapshot(bt, 2 * MS, 1, false, false);
+	sl_bt_snapshot_taken(bt, 1, NULL, 2 * MS);
+	sl_bt_forget(bt, 1);
+	cr_assert_eq(sl_bt_next(bt, 2 * MS).action, SL_BT_NONE);
+	sl_bt_on_marker(bt, 1, 2, 3 * MS);
+	expect_snapshot(bt, 3 * MS, 2, false, false);
+	sl_bt_free(bt);
+}
+
+Test(barrier_tracker, ended_inputs_count_as_aligned)
+{
+	struct sl_barrier_tracker *bt = sl_bt_create(3, SL_CKPT_ALIGNED, 0);
+
+	sl_bt_on_input_end(bt, 2);
+	sl_bt_on_marker(bt, 0, 5, 0);
+	cr_assert_eq(sl_bt_next(bt, 0).action, SL_BT_NONE);
+	sl_bt_on_marker(bt, 1, 5, 0);
+	expect_snapshot(bt, 0, 5, false, false);
+	sl_bt_free(bt);
+}
+
+Test(barrier_tracker, newer_unaligned_checkpoint_replaces_an_abandoned_one)
+{
+	struct sl_barrier_tracker *bt = sl_bt_create(2, SL_CKPT_UNALIGNED, 0);
+	uint64_t consumed[2] = { 0, 0 };
+
+	sl_bt_on_announce(bt, 0, 1, 5, 0);
+	expect_snapshot(bt, 0, 1, true, false);
+	sl_bt_snapshot_taken(bt, 1, consumed, 0);
+	/* the coordinator expired 1 and triggered 2 */
+	sl_bt_on_announce(bt, 1, 2, 9, MS);
+	expect_snapshot(bt, MS, 2, true, false);
+	cr_assert_not(sl_bt_inputs_done(bt, 1), "1 is gone");
+	sl_bt_snapshot_taken(bt, 2, consumed, MS);
+	cr_assert_eq(sl_bt_persist(bt, 1, 3), 2);
+	sl_bt_free(bt);
+}
+
+Test(barrier_tracker, forget_unblocks_and_drops_stale_events)
+{
+	struct sl_barrier_tracker *bt = sl_bt_create(2, SL_CKPT_ALIGNED, 0);
+
+	sl_bt_on_marker(bt, 0, 4, 0);
+	cr_assert(sl_bt_input_blocked(bt, 0));
+	sl_bt_forget(bt, 4); /* aborted by the coordinator */
+	cr_assert_not(sl_bt_input_blocked(bt, 0));
+	sl_bt_on_marker(bt, 1, 4, MS);
+	cr_assert_eq(sl_bt_next(bt, MS).action, SL_BT_NONE);
+	cr_assert_not(sl_bt_input_blocked(bt, 1));
+	sl_bt_free(bt);
+}
