@@ -36,6 +36,7 @@
 #ifndef unlikely
 #define unlikely(x) __builtin_expect(!!(x), 0)
 #endif
+#define KS_ALWAYS_INLINE inline __attribute__((always_inline))
 
 #define KS_HDR_SIZE 16u
 #define KS_NONE UINT32_MAX
@@ -99,6 +100,11 @@ struct sl_kstate {
 	bool snap_active;
 	bool track_deletes;
 	uint64_t live_total;
+	/* bumped whenever a slab moves (realloc): value pointers handed out
+	 * before are stale; the burst upsert re-resolves them */
+	uint32_t slab_moves;
+	/* bytes of all indexes: past the caches, bursts prefetch them */
+	size_t index_bytes;
 
 	/* active snapshot */
 	uint32_t snap_epoch;  /* entries with since < epoch <= snap_epoch */
@@ -221,7 +227,8 @@ __ks_probe(const struct sl_kstate *st, const struct __sl_kstate_kg *t,
 /* ---- index ----------------------------------------------------------- */
 
 static int
-__ks_index_resize(struct __sl_kstate_kg *t, uint32_t bits)
+__ks_index_resize(struct sl_kstate *st, struct __sl_kstate_kg *t,
+		  uint32_t bits)
 {
 	uint64_t size = (uint64_t)1 << bits;
 	uint64_t *ni = calloc(size, sizeof(*ni));
@@ -247,11 +254,15 @@ __ks_index_resize(struct __sl_kstate_kg *t, uint32_t bits)
 			ni[pos] = s;
 		}
 		free(t->index);
+		st->index_bytes -= ((size_t)t->index_mask + 1) * sizeof(*ni);
 	}
+	st->index_bytes += size * sizeof(*ni);
 	t->index = ni;
 	t->index_mask = nt.index_mask;
 	t->index_shift = nt.index_shift;
-	t->grow_at = (uint32_t)(size / 4 * 3);
+	/* load factor <= 1/2: the burst upsert guesses from the first two
+	 * slots of a probe, which then hold ~96% of the keys */
+	t->grow_at = (uint32_t)(size / 2);
 	return 0;
 }
 
@@ -302,6 +313,8 @@ __ks_slab_alloc(struct sl_kstate *st, struct __sl_kstate_kg *t)
 		ns = realloc(t->slab, (size_t)ncap * st->stride);
 		if (ns == NULL)
 			return KS_NONE;
+		if (ns != t->slab)
+			st->slab_moves++;
 		t->slab = ns;
 		t->slab_cap = ncap;
 	}
@@ -405,27 +418,27 @@ sl_kstate_free(struct sl_kstate *st)
 	free(st);
 }
 
-void *
-sl_kstate_upsert(struct sl_kstate *st, uint16_t kg, uint64_t hash,
-		 const void *key, bool *created)
+/*
+ * Find or insert the entry of a key in key group @kg (table @t); the write
+ * half of sl_kstate_upsert(): copy-on-update, then stamp the epoch.
+ * Returns the slab index, or KS_NONE with errno = ENOMEM.
+ */
+static inline uint32_t
+__ks_upsert_idx(struct sl_kstate *st, struct __sl_kstate_kg *t, uint16_t kg,
+		uint64_t hash, const void *key, bool *created)
 {
-	struct __sl_kstate_kg *t = __ks_kg(st, kg);
 	struct __sl_kstate_entry *e;
 	uint32_t pos, empty = 0, idx;
 
-	if (unlikely(t == NULL)) {
-		errno = ERANGE;
-		return NULL;
-	}
 	if (likely(t->index != NULL)) {
 		pos = __ks_probe(st, t, hash, key, &empty);
 		if (likely(pos != KS_NONE)) {
-			e = __ks_entry(st, t, (uint32_t)t->index[pos] - 1);
+			idx = (uint32_t)t->index[pos] - 1;
+			e = __ks_entry(st, t, idx);
 			__ks_before_write(st, kg, e);
 			e->epoch = st->epoch;
-			if (created != NULL)
-				*created = false;
-			return __ks_val(st, e);
+			*created = false;
+			return idx;
 		}
 	}
 
@@ -435,9 +448,9 @@ sl_kstate_upsert(struct sl_kstate *st, uint16_t kg, uint64_t hash,
 		uint32_t bits = t->index ? 33 - t->index_shift
 					 : KS_INDEX_MIN_BITS;
 
-		if (bits > 32 || __ks_index_resize(t, bits) != 0) {
+		if (bits > 32 || __ks_index_resize(st, t, bits) != 0) {
 			errno = ENOMEM;
-			return NULL;
+			return KS_NONE;
 		}
 		pos = __ks_home(t, __ks_tag(hash));
 		while (t->index[pos] != 0)
@@ -447,7 +460,7 @@ sl_kstate_upsert(struct sl_kstate *st, uint16_t kg, uint64_t hash,
 	idx = __ks_slab_alloc(st, t);
 	if (unlikely(idx == KS_NONE)) {
 		errno = ENOMEM;
-		return NULL;
+		return KS_NONE;
 	}
 	t->index[empty] = (uint64_t)__ks_tag(hash) << 32 | (idx + 1u);
 	t->live++;
@@ -461,9 +474,248 @@ sl_kstate_upsert(struct sl_kstate *st, uint16_t kg, uint64_t hash,
 	e->snap_epoch = 0;
 	memcpy(__ks_key(e), key, st->key_size);
 	memset(__ks_val(st, e), 0, st->stride - st->val_off);
+	*created = true;
+	return idx;
+}
+
+void *
+sl_kstate_upsert(struct sl_kstate *st, uint16_t kg, uint64_t hash,
+		 const void *key, bool *created)
+{
+	struct __sl_kstate_kg *t = __ks_kg(st, kg);
+	uint32_t idx;
+	bool c;
+
+	if (unlikely(t == NULL)) {
+		errno = ERANGE;
+		return NULL;
+	}
+	idx = __ks_upsert_idx(st, t, kg, hash, key, &c);
+	if (unlikely(idx == KS_NONE))
+		return NULL;
 	if (created != NULL)
-		*created = true;
-	return __ks_val(st, e);
+		*created = c;
+	return __ks_val(st, __ks_entry(st, t, idx));
+}
+
+/*
+ * Above this many bytes of index (over all key groups) the burst upsert
+ * prefetches the home slots of a whole burst before reading any: the index
+ * no longer stays in the L1/L2 caches. Below it, that pass would only cost
+ * instructions.
+ */
+#define KS_PREFETCH_INDEX_BYTES (64u << 10)
+
+/*
+ * The keys of a burst whose guess failed (absent, further along their
+ * probe, or a tag collision), in burst order: first walk their probes and
+ * prefetch the entries with their tag, so that these misses overlap too,
+ * then upsert them one by one. Returns the number of burst keys done: @ok,
+ * or the position of the first key that failed (errno code in *err).
+ */
+static unsigned int
+__ks_upsert_slow(struct sl_kstate *st, unsigned int n_slow,
+		 const uint16_t *slow, unsigned int ok,
+		 struct __sl_kstate_kg *const *tab, const uint16_t *kgs,
+		 const uint64_t *hashes, const uint8_t *keys,
+		 size_t key_stride, uint32_t *cand, void **values,
+		 bool *created, int *err)
+{
+	for (unsigned int j = 0; j < n_slow; j++) {
+		const struct __sl_kstate_kg *t = tab[slow[j]];
+		const uint32_t tag = __ks_tag(hashes[slow[j]]);
+		uint32_t pos;
+		uint64_t s;
+
+		if (t->index == NULL)
+			continue;
+		for (pos = __ks_home(t, tag); (s = t->index[pos]) != 0;
+		     pos = (pos + 1) & t->index_mask)
+			if ((uint32_t)(s >> 32) == tag) {
+				__builtin_prefetch(
+					__ks_entry(st, t, (uint32_t)s - 1));
+				break;
+			}
+	}
+	for (unsigned int j = 0; j < n_slow; j++) {
+		const unsigned int i = slow[j];
+		uint32_t idx;
+		bool c;
+
+		idx = __ks_upsert_idx(st, tab[i], kgs[i], hashes[i],
+				      keys + i * key_stride, &c);
+		if (unlikely(idx == KS_NONE)) {
+			*err = ENOMEM;
+			return i;
+		}
+		cand[i] = idx;
+		values[i] = __ks_val(st, __ks_entry(st, tab[i], idx));
+		if (created != NULL)
+			created[i] = c;
+	}
+	return ok;
+}
+
+/*
+ * The burst upsert for one key size (a constant after inlining for the
+ * common sizes, so key compares are a few loads). The two dependent cache
+ * misses of each key (index slot, then entry) overlap with those of the
+ * other keys instead of being paid one after the other, and no branch
+ * depends on a load that may miss the cache (a mispredicted one throws
+ * away every load issued after it, which is most of the cost of a plain
+ * probe loop):
+ *
+ *  1. the key group and home slot of every key; for an index larger than
+ *     the caches, prefetch the home slots;
+ *  2. guess each key's slab index from the first two slots of its probe
+ *     sequence, without branches: the first of them with the key's tag, or
+ *     KS_NONE; prefetch that entry. At load factor <= 1/2 the two slots
+ *     hold ~96% of the keys;
+ *  3. in burst order: if the guessed entry holds the key (the usual case),
+ *     copy-on-update and stamp it like sl_kstate_upsert(); else (absent
+ *     key, a longer probe, a tag collision, or a repeat of a key that is
+ *     new in this burst) defer the key;
+ *  4. the deferred keys, in burst order, by the scalar path (probe again,
+ *     insert), after prefetching their entries (__ks_upsert_slow()).
+ *
+ * A guess is trusted only after its key compared equal, so looking at the
+ * second slot when the first is empty (then it is not on the probe
+ * sequence) is harmless. Pass 3 stores into an entry only when its epoch
+ * changes (the first upsert after a snapshot began), so in the steady
+ * state its key compares never wait behind stores to entries. Only pass 4
+ * inserts, so the entry pointers of pass 2 are valid in pass 3; deferring
+ * changes no result: the keys that take the fast path already exist, and a
+ * key's occurrences are either all fast or all deferred (same guess).
+ *
+ * Slab indexes stay valid across inserts (index growth and slab realloc
+ * included; nothing is deleted during a burst): if an insert moved a slab,
+ * all value pointers are resolved again from them at the end.
+ */
+static KS_ALWAYS_INLINE unsigned int
+__ks_upsert_burst(struct sl_kstate *st, unsigned int n, const uint16_t *kgs,
+		  const uint64_t *hashes, const uint8_t *keys,
+		  size_t key_stride, void **values, bool *created,
+		  const uint16_t ks, const size_t stride)
+{
+	struct __sl_kstate_kg *tab[SL_KSTATE_BURST_MAX];
+	struct __sl_kstate_entry *ent[SL_KSTATE_BURST_MAX];
+	uint32_t home[SL_KSTATE_BURST_MAX];
+	uint32_t cand[SL_KSTATE_BURST_MAX];
+	uint16_t slow[SL_KSTATE_BURST_MAX];
+	unsigned int n_slow = 0;
+	const bool pf_index = st->index_bytes > KS_PREFETCH_INDEX_BYTES;
+	const uint32_t moves0 = st->slab_moves;
+	/* constant during the burst (emit callbacks must not call into the
+	 * state); locals, so stores into entries cannot force reloads */
+	const uint32_t val_off = st->val_off;
+	const uint32_t epoch = st->epoch;
+	const bool snap_active = st->snap_active;
+	const uint8_t *key;
+	unsigned int i, ok = n;
+	int err = 0;
+
+	for (i = 0; i < n; i++) {
+		struct __sl_kstate_kg *t = __ks_kg(st, kgs[i]);
+
+		if (unlikely(t == NULL)) {
+			ok = i;	/* the keys before it are still done */
+			err = ERANGE;
+			break;
+		}
+		tab[i] = t;
+		if (unlikely(t->index == NULL))
+			continue;
+		home[i] = __ks_home(t, __ks_tag(hashes[i]));
+		if (pf_index)
+			__builtin_prefetch(&t->index[home[i]]);
+	}
+	for (i = 0; i < ok; i++) {
+		const struct __sl_kstate_kg *t = tab[i];
+		const uint64_t *ix = t->index;
+		const uint32_t tag = __ks_tag(hashes[i]);
+		uint32_t c = KS_NONE;
+		uint64_t s0, s1;
+
+		if (unlikely(ix == NULL)) {
+			cand[i] = KS_NONE;
+			continue;
+		}
+		s0 = ix[home[i]];
+		s1 = ix[(home[i] + 1) & t->index_mask];
+		/* an empty slot has tag 0 and yields 0 - 1 = KS_NONE */
+		c = (uint32_t)(s1 >> 32) == tag ? (uint32_t)s1 - 1 : c;
+		c = (uint32_t)(s0 >> 32) == tag ? (uint32_t)s0 - 1 : c;
+		cand[i] = c;
+		/* no branch on the guess: entry 0 when there is none */
+		ent[i] = (struct __sl_kstate_entry *)(
+			t->slab + (size_t)(c & -(uint32_t)(c != KS_NONE)) *
+					  stride);
+		__builtin_prefetch(ent[i]);
+	}
+	/* No insert happens before the loop below ends (the slow keys are
+	 * deferred), so the entry pointers of pass 2 are still valid. */
+	for (i = 0, key = keys; i < ok; i++, key += key_stride) {
+		struct __sl_kstate_entry *e;
+		const uint32_t idx = cand[i];
+
+		if (likely(idx != KS_NONE)) {
+			e = ent[i];
+			if (likely(__ks_key_eq(__ks_key(e), key, ks))) {
+				if (unlikely(e->epoch != epoch)) {
+					/* an entry owing the snapshot an emit
+					 * has an epoch before the current one */
+					if (snap_active &&
+					    __ks_snap_pending(st, e))
+						__ks_snap_emit(st, kgs[i], e);
+					e->epoch = epoch;
+				}
+				values[i] = (uint8_t *)e + val_off;
+				if (created != NULL)
+					created[i] = false;
+				continue;
+			}
+		}
+		slow[n_slow++] = (uint16_t)i;
+	}
+	if (unlikely(n_slow > 0))
+		ok = __ks_upsert_slow(st, n_slow, slow, ok, tab, kgs, hashes,
+				      keys, key_stride, cand, values, created,
+				      &err);
+	if (unlikely(st->slab_moves != moves0))
+		for (i = 0; i < ok; i++)
+			values[i] = __ks_val(st, __ks_entry(st, tab[i], cand[i]));
+	if (unlikely(ok < n))
+		errno = err;
+	return ok;
+}
+
+unsigned int
+sl_kstate_upsert_burst(struct sl_kstate *st, unsigned int n,
+		       const uint16_t *kgs, const uint64_t *hashes,
+		       const void *keys, size_t key_stride, void **values,
+		       bool *created)
+{
+	const uint8_t *k = keys;
+
+	if (unlikely(n > SL_KSTATE_BURST_MAX)) {
+		errno = EINVAL;
+		return 0;
+	}
+	switch (st->key_size) {
+	case 4:
+		return __ks_upsert_burst(st, n, kgs, hashes, k, key_stride,
+					 values, created, 4, st->stride);
+	case 8:
+		return __ks_upsert_burst(st, n, kgs, hashes, k, key_stride,
+					 values, created, 8, st->stride);
+	case 16:
+		return __ks_upsert_burst(st, n, kgs, hashes, k, key_stride,
+					 values, created, 16, st->stride);
+	default:
+		return __ks_upsert_burst(st, n, kgs, hashes, k, key_stride,
+					 values, created, st->key_size,
+					 st->stride);
+	}
 }
 
 const void *
@@ -555,28 +807,24 @@ sl_kstate_prefetch_burst(const struct sl_kstate *st, unsigned int n,
 			__builtin_prefetch(
 				&t->index[__ks_home(t, __ks_tag(hashes[i]))]);
 	}
-	/* Second pass: the index lines requested above have (mostly) arrived;
-	 * prefetch the entry of the first tag match of each probe. */
+	/* Second pass: the index lines requested above are arriving; the
+	 * entry of the first tag match among the first two probe slots (as
+	 * the burst upsert guesses it, without branches on the slots). */
 	for (unsigned int i = 0; i < n; i++) {
 		const struct __sl_kstate_kg *t = __ks_kg(st, kgs[i]);
-		uint32_t tag, pos;
+		uint32_t tag, pos, c = KS_NONE;
+		uint64_t s0, s1;
 
 		if (t == NULL || t->index == NULL)
 			continue;
 		tag = __ks_tag(hashes[i]);
 		pos = __ks_home(t, tag);
-		for (unsigned int k = 0; k < 4; k++) {
-			uint64_t s = t->index[pos];
-
-			if (s == 0)
-				break;
-			if ((uint32_t)(s >> 32) == tag) {
-				__builtin_prefetch(
-					__ks_entry(st, t, (uint32_t)s - 1));
-				break;
-			}
-			pos = (pos + 1) & t->index_mask;
-		}
+		s0 = t->index[pos];
+		s1 = t->index[(pos + 1) & t->index_mask];
+		c = (uint32_t)(s1 >> 32) == tag ? (uint32_t)s1 - 1 : c;
+		c = (uint32_t)(s0 >> 32) == tag ? (uint32_t)s0 - 1 : c;
+		if (c != KS_NONE)
+			__builtin_prefetch(__ks_entry(st, t, c));
 	}
 }
 

@@ -6,7 +6,8 @@
  * State: one sl_kstate entry per key (key = the key field's bytes, value =
  * the aggregate slots of aggregate_pvt.h).  Records are processed in bursts
  * of KA_BURST: hash and key group of the whole burst first, then one
- * prefetch of every slot the burst will touch, then one upsert per record.
+ * sl_kstate_upsert_burst() for the burst (it overlaps the cache misses of
+ * all its keys), then the aggregate updates in record order.
  *
  * Output (key, aggregates...):
  *  - emit_updates: one row per input record with the key's aggregates after
@@ -28,7 +29,7 @@
 #include "sluice/keyed_state.h"
 #include "sluice/operators.h"
 
-#define KA_BURST 32
+#define KA_BURST 64
 
 struct ka_op {
 	struct sl_kstate *st;
@@ -39,6 +40,7 @@ struct ka_op {
 	bool zero_fill;	    /* output rows have padding to clear */
 	bool emit_updates;
 	uint32_t max_parallelism;
+	uint8_t kg_shift;   /* 64 - log2(max_parallelism) if a power of 2 */
 	uint32_t kg_first;
 	uint32_t kg_count;
 	uint32_t end_kg;    /* on_end cursor: next key group (offset) */
@@ -109,6 +111,8 @@ static int ka_open(struct sl_task *t, void **opp)
 	op->zero_fill = covered < out.record_size;
 	op->emit_updates = c->emit_updates;
 	op->max_parallelism = t->info.max_parallelism;
+	if (rte_is_power_of_2(op->max_parallelism) && op->max_parallelism > 1)
+		op->kg_shift = (uint8_t)(64 - rte_log2_u32(op->max_parallelism));
 	op->kg_first = t->info.kg_first;
 	op->kg_count = t->info.kg_count;
 	op->task = t;
@@ -150,12 +154,36 @@ static int ka_upsert_failed(const struct ka_op *op, struct sl_task *t,
 	return rc < 0 ? rc : -ENOMEM;
 }
 
+/* Hash and key group of n keys at stride rs. The 8-byte case (u64 keys)
+ * gets xxh3's fixed-length path inlined; for a power-of-two max
+ * parallelism 2^k, sl_key_group() is (hi32 * 2^k) >> 32 == hash >> (64 - k),
+ * a shift instead of a multiply. */
+static inline void ka_hash_burst(const struct ka_op *op, const uint8_t *key,
+				 uint16_t rs, uint32_t n, uint64_t *hash,
+				 uint16_t *kg)
+{
+	const uint32_t maxp = op->max_parallelism;
+	const unsigned int shift = op->kg_shift;
+	uint32_t i;
+
+	if (op->key_size == 8 && shift != 0) {
+		for (i = 0; i < n; i++, key += rs) {
+			hash[i] = sl_key_hash(key, 8);
+			kg[i] = (uint16_t)(hash[i] >> shift);
+		}
+		return;
+	}
+	for (i = 0; i < n; i++, key += rs) {
+		hash[i] = sl_key_hash(key, op->key_size);
+		kg[i] = sl_key_group(hash[i], maxp);
+	}
+}
+
 static int ka_process(void *op_, struct sl_task *t, unsigned input,
 		      struct sl_batch *b)
 {
 	struct ka_op *op = op_;
 	const uint16_t rs = b->record_size;
-	const uint32_t maxp = op->max_parallelism;
 
 	(void)input;
 	for (uint32_t base = 0; base < b->count; base += KA_BURST) {
@@ -163,28 +191,33 @@ static int ka_process(void *op_, struct sl_task *t, unsigned input,
 		const uint8_t *rec0 = b->data + (size_t)base * rs;
 		uint64_t hash[KA_BURST];
 		uint16_t kg[KA_BURST];
+		void *val[KA_BURST];
 		const uint8_t *rec;
-		uint32_t i;
+		uint32_t i, done;
 
-		for (i = 0, rec = rec0; i < n; i++, rec += rs) {
-			hash[i] = sl_key_hash(rec + op->key_off, op->key_size);
-			kg[i] = sl_key_group(hash[i], maxp);
-		}
-		sl_kstate_prefetch_burst(op->st, n, kg, hash);
-		for (i = 0, rec = rec0; i < n; i++, rec += rs) {
-			const uint8_t *key = rec + op->key_off;
-			uint64_t *v = sl_kstate_upsert(op->st, kg[i], hash[i],
-						       key, NULL);
+		ka_hash_burst(op, rec0 + op->key_off, rs, n, hash, kg);
+		done = sl_kstate_upsert_burst(op->st, n, kg, hash,
+					      rec0 + op->key_off, rs, val,
+					      NULL);
+		/* in record order: a key repeated in the burst has the same
+		 * value pointer each time, so the updates accumulate */
+		if (op->agg.count_only && !op->emit_updates) {
+			for (i = 0; i < done; i++)
+				++*(uint64_t *)val[i];
+		} else {
+			for (i = 0, rec = rec0; i < done; i++, rec += rs) {
+				uint64_t *v = val[i];
 
-			if (unlikely(v == NULL))
-				return ka_upsert_failed(op, t, kg[i]);
-			if (op->agg.count_only)
-				v[0]++;
-			else
-				sl_agg_update(&op->agg, v, rec);
-			if (op->emit_updates)
-				ka_write_row(op, t, key, v);
+				if (op->agg.count_only)
+					v[0]++;
+				else
+					sl_agg_update(&op->agg, v, rec);
+				if (op->emit_updates)
+					ka_write_row(op, t, rec + op->key_off, v);
+			}
 		}
+		if (unlikely(done < n))
+			return ka_upsert_failed(op, t, kg[done]);
 	}
 	return 0;
 }

@@ -52,7 +52,7 @@
 #include "sluice/keyed_state.h"
 #include "sluice/operators.h"
 
-#define WIN_BURST 32
+#define WIN_BURST 64
 /* windows one record may fall into (size / slide), bounded to keep a
  * record's work bounded */
 #define WIN_MAX_PER_RECORD 4096
@@ -253,6 +253,14 @@ static inline bool start_limit(int64_t wm, int64_t span, int64_t *limit)
 	return true;
 }
 
+/* Hash of a record's key; u64 keys get xxh3's fixed-length path inlined. */
+static inline uint64_t win_key_hash(const struct win_op *op, const uint8_t *rec)
+{
+	if (op->key_size == 8)
+		return sl_key_hash(rec + op->key_off, 8);
+	return sl_key_hash(rec + op->key_off, op->key_size);
+}
+
 /* Hash of (key, window): key group bits from the key, spread by start. */
 static inline uint64_t win_hash(uint64_t key_hash, int64_t start)
 {
@@ -381,48 +389,52 @@ static int flush_burst(struct win_op *op, struct sl_task *t,
 {
 	uint64_t hashes[WIN_BURST];
 	uint16_t kgs[WIN_BURST];
+	void *vals[WIN_BURST];
+	bool created[WIN_BURST];
+	unsigned int done;
 
 	for (unsigned i = 0; i < bc->n; i++) {
 		hashes[i] = bc->item[i].hash;
 		kgs[i] = bc->item[i].kg;
 	}
-	sl_kstate_prefetch_burst(op->st, bc->n, kgs, hashes);
-	for (unsigned i = 0; i < bc->n; i++) {
+	done = sl_kstate_upsert_burst(op->st, bc->n, kgs, hashes, bc->ckey,
+				      sizeof(bc->ckey[0]), vals, created);
+	/* in burst order: a (key, window) repeated in the burst has the same
+	 * value pointer each time, so the updates accumulate */
+	for (unsigned i = 0; i < done; i++) {
 		const struct win_item *it = &bc->item[i];
 		const uint8_t *key = it->rec + op->key_off;
-		bool created;
-		uint64_t *v = sl_kstate_upsert(op->st, it->kg, it->hash,
-					       bc->ckey[i], &created);
+		uint64_t *v = vals[i];
 
-		if (unlikely(v == NULL)) {
-			int rc = errno == ERANGE ? -ERANGE : -ENOMEM;
-
-			if (rc == -ERANGE)
-				sl_task_error(t,
-					      "a record of key group %u reached subtask %u, which owns key groups [%u, %u): connect this operator's input with hash partitioning on its key field",
-					      it->kg, t->info.index,
-					      t->info.kg_first,
-					      t->info.kg_first + t->info.kg_count);
-			else
-				sl_task_error(t, "keyed state: out of memory");
-			bc->n = 0;
-			return rc;
-		}
 		if (op->agg.count_only)
 			v[0]++;
 		else
 			sl_agg_update(&op->agg, v, it->rec);
 		if (unlikely(bc->any_fired && it->start <= bc->fire_limit))
 			write_row(op, t, key, it->start, v);
-		/* v is not used after this: window_add_key() does not touch
-		 * the state */
-		if (unlikely(created) &&
+		/* the value pointers stay valid: window_add_key() does not
+		 * touch the state */
+		if (unlikely(created[i]) &&
 		    window_add_key(op, it->start, it->hash, key,
 				   bc->fire_limit, bc->any_fired) < 0) {
 			sl_task_error(t, "window index: out of memory");
 			bc->n = 0;
 			return -ENOMEM;
 		}
+	}
+	if (unlikely(done < bc->n)) {
+		const struct win_item *it = &bc->item[done];
+		int rc = errno == ERANGE ? -ERANGE : -ENOMEM;
+
+		if (rc == -ERANGE)
+			sl_task_error(t,
+				      "a record of key group %u reached subtask %u, which owns key groups [%u, %u): connect this operator's input with hash partitioning on its key field",
+				      it->kg, t->info.index, t->info.kg_first,
+				      t->info.kg_first + t->info.kg_count);
+		else
+			sl_task_error(t, "keyed state: out of memory");
+		bc->n = 0;
+		return rc;
 	}
 	bc->n = 0;
 	return 0;
@@ -491,14 +503,14 @@ static int win_process(void *op_, struct sl_task *t, unsigned input,
 				dropped++;
 				continue;
 			}
-			kh = sl_key_hash(rec + op->key_off, op->key_size);
+			kh = win_key_hash(op, rec);
 			kg = sl_key_group(kh, maxp);
 			add_item(op, &bc, rec, last, kh, kg);
 		} else {
 			bool any = false, late = false;
 			int64_t s = last;
 
-			kh = sl_key_hash(rec + op->key_off, op->key_size);
+			kh = win_key_hash(op, rec);
 			kg = sl_key_group(kh, maxp);
 			/* windows [s, s + size) with s <= ts < s + size, newest
 			 * first; unsigned difference: s <= ts always */

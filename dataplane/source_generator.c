@@ -31,8 +31,9 @@
  *    count sink's checksum) are deterministic.
  *
  * Hot path: poll() reserves up to one batch of slots and fills them column
- * by column (one loop per field with the type branch hoisted out of it),
- * from a column plan built once in open().
+ * by column (one loop per field with the type branch hoisted out of it,
+ * computing and storing each value in the same pass), from a column plan
+ * built once in open().
  */
 #include <errno.h>
 #include <math.h>
@@ -149,14 +150,6 @@ static inline uint64_t gen_key_bits(uint8_t type, uint64_t k)
 	return type == SL_TYPE_F64 ? gen_f64_bits((double)k) : k;
 }
 
-static inline uint64_t gen_rand_bits(const struct gen_plan *g, uint8_t type,
-				     uint64_t h)
-{
-	if (type == SL_TYPE_F64)
-		return gen_f64_bits(gen_unit(h));
-	return g->value_range ? gen_range(h, g->value_range) : h;
-}
-
 static inline void gen_store(uint8_t *base, uint16_t rs, const struct gen_col *c,
 			     const uint64_t *vals, unsigned n)
 {
@@ -199,6 +192,31 @@ static inline void gen_rand_bytes(uint8_t *p, uint16_t size, uint64_t h)
 }
 
 /*
+ * One column of n records: v = EXPR for each global index IDX = i0,
+ * i0 + stride, ... (EXPR reads IDX), stored into the field of each record
+ * in turn as 8 or 4 bytes (u32 keeps the low half). Computes and stores in
+ * one pass; the size test is hoisted out of the loop.
+ */
+#define GEN_COLUMN(c, base, rs, n, IDX, i0, stride, EXPR)                   \
+	do {                                                                \
+		uint8_t *p_ = (base) + (c)->off;                            \
+		unsigned k_;                                                \
+		if ((c)->size == 8) {                                       \
+			for (k_ = 0, IDX = (i0); k_ < (n);                  \
+			     k_++, IDX += (stride), p_ += (rs)) {           \
+				uint64_t v_ = (EXPR);                       \
+				memcpy(p_, &v_, 8);                         \
+			}                                                   \
+		} else {                                                    \
+			for (k_ = 0, IDX = (i0); k_ < (n);                  \
+			     k_++, IDX += (stride), p_ += (rs)) {           \
+				uint32_t v_ = (uint32_t)(EXPR);             \
+				memcpy(p_, &v_, 4);                         \
+			}                                                   \
+		}                                                           \
+	} while (0)
+
+/*
  * Fill n records at `base` (stride record_size) with global indices
  * i0, i0 + stride, ...  Returns the largest timestamp written (INT64_MIN
  * without a ts field).
@@ -212,6 +230,7 @@ static int64_t gen_fill(const struct gen_plan *g, uint8_t *base, unsigned n,
 
 	for (unsigned ci = 0; ci < g->ncols; ci++) {
 		const struct gen_col *c = &g->col[ci];
+		const uint64_t fs = c->fseed;
 		uint64_t i = i0;
 
 		switch (c->kind) {
@@ -223,14 +242,29 @@ static int64_t gen_fill(const struct gen_plan *g, uint8_t *base, unsigned n,
 		}
 		case GK_SEQ:
 			if (c->type == SL_TYPE_F64)
-				for (unsigned k = 0; k < n; k++, i += stride)
-					vals[k] = gen_f64_bits((double)i);
+				GEN_COLUMN(c, base, rs, n, i, i0, stride,
+					   gen_f64_bits((double)i));
 			else
-				for (unsigned k = 0; k < n; k++, i += stride)
-					vals[k] = i;
-			gen_store(base, rs, c, vals, n);
+				GEN_COLUMN(c, base, rs, n, i, i0, stride, i);
 			break;
 		case GK_TS:
+			if (c->size == 8 && g->ooo == 0) {
+				/* locals: the stores below could alias *g */
+				const uint64_t t0 = (uint64_t)g->t0;
+				const uint64_t step = (uint64_t)g->step;
+				uint8_t *p = base + c->off;
+				int64_t mx = max_ts;
+
+				for (unsigned k = 0; k < n; k++, i += stride, p += rs) {
+					/* as gen_ts() without jitter */
+					int64_t ts = (int64_t)(t0 + i * step);
+
+					memcpy(p, &ts, 8);
+					mx = ts > mx ? ts : mx;
+				}
+				max_ts = mx;
+				break;
+			}
 			for (unsigned k = 0; k < n; k++, i += stride) {
 				int64_t ts = gen_ts(g, i);
 				vals[k] = (uint64_t)ts;
@@ -239,13 +273,21 @@ static int64_t gen_fill(const struct gen_plan *g, uint8_t *base, unsigned n,
 			gen_store(base, rs, c, vals, n);
 			break;
 		case GK_KEY_UNIFORM:
+			if (c->type != SL_TYPE_BYTES && c->type != SL_TYPE_F64) {
+				const uint64_t card = g->card;
+
+				GEN_COLUMN(c, base, rs, n, i, i0, stride,
+					   gen_range(gen_hash(fs, i), card));
+				break;
+			}
+			/* fall through */
 		case GK_KEY_ZIPF:
 			if (c->kind == GK_KEY_UNIFORM)
 				for (unsigned k = 0; k < n; k++, i += stride)
-					vals[k] = gen_range(gen_hash(c->fseed, i), g->card);
+					vals[k] = gen_range(gen_hash(fs, i), g->card);
 			else
 				for (unsigned k = 0; k < n; k++, i += stride)
-					vals[k] = gen_key_zipf(g, gen_hash(c->fseed, i));
+					vals[k] = gen_key_zipf(g, gen_hash(fs, i));
 			if (c->type == SL_TYPE_BYTES) {
 				gen_store_key_bytes(base, rs, c, vals, n);
 				break;
@@ -259,12 +301,21 @@ static int64_t gen_fill(const struct gen_plan *g, uint8_t *base, unsigned n,
 			if (c->type == SL_TYPE_BYTES) {
 				uint8_t *p = base + c->off;
 				for (unsigned k = 0; k < n; k++, i += stride, p += rs)
-					gen_rand_bytes(p, c->size, gen_hash(c->fseed, i));
+					gen_rand_bytes(p, c->size, gen_hash(fs, i));
 				break;
 			}
-			for (unsigned k = 0; k < n; k++, i += stride)
-				vals[k] = gen_rand_bits(g, c->type, gen_hash(c->fseed, i));
-			gen_store(base, rs, c, vals, n);
+			if (c->type == SL_TYPE_F64) {
+				GEN_COLUMN(c, base, rs, n, i, i0, stride,
+					   gen_f64_bits(gen_unit(gen_hash(fs, i))));
+			} else if (g->value_range != 0) {
+				const uint64_t vr = g->value_range;
+
+				GEN_COLUMN(c, base, rs, n, i, i0, stride,
+					   gen_range(gen_hash(fs, i), vr));
+			} else {
+				GEN_COLUMN(c, base, rs, n, i, i0, stride,
+					   gen_hash(fs, i));
+			}
 			break;
 		}
 	}
@@ -570,8 +621,10 @@ static int gen_poll(void *op, struct sl_task *t)
 	n = (uint64_t)(b->capacity - b->count) + 1;
 	if (n > left)
 		n = left;
-	for (uint64_t k = 1; k < n; k++)
-		sl_emit(t);
+	/* the other n - 1 slots, as n - 1 sl_emit() calls would take them
+	 * (none of them rolls over: they fit in this batch) */
+	b->count += (uint32_t)(n - 1);
+	t->records_out += n - 1;
 
 	for (uint64_t done = 0; done < n; done += GEN_CHUNK) {
 		unsigned m = n - done < GEN_CHUNK ? (unsigned)(n - done) : GEN_CHUNK;

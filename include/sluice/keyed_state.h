@@ -25,10 +25,11 @@
  * function, including the snapshot stepper and the emit callbacks, runs on
  * that lcore.
  *
- * Pointer lifetime: a value pointer returned by sl_kstate_upsert() or
- * sl_kstate_get() stays valid until the next sl_kstate_upsert() or
- * sl_kstate_delete() on the same state (an insert may move the slab of its
- * key group) or sl_kstate_free().
+ * Pointer lifetime: a value pointer returned by sl_kstate_upsert(),
+ * sl_kstate_upsert_burst() or sl_kstate_get() stays valid until the next
+ * sl_kstate_upsert(), sl_kstate_upsert_burst() or sl_kstate_delete() on the
+ * same state (an insert may move the slab of its key group) or
+ * sl_kstate_free().
  */
 #ifndef SLUICE_KEYED_STATE_H
 #define SLUICE_KEYED_STATE_H
@@ -45,6 +46,8 @@ extern "C" {
 #define SL_KSTATE_KEY_MAX 64
 /** Largest value size in bytes accepted by sl_kstate_create(). */
 #define SL_KSTATE_VALUE_MAX 256
+/** Most keys one sl_kstate_upsert_burst() call takes. */
+#define SL_KSTATE_BURST_MAX 256
 
 /** Keyed state of one subtask (opaque). */
 struct sl_kstate;
@@ -174,9 +177,54 @@ int sl_kstate_delete(struct sl_kstate *st, uint16_t kg, uint64_t hash,
 		     const void *key);
 
 /**
- * Prefetch what upserts/gets of a burst of keys will touch: the index slots
+ * Find or create the entries of a burst of keys, for writing: the same as
+ * calling sl_kstate_upsert() on each key in order (copy-on-update and epoch
+ * stamping included), with the cache misses of all keys overlapped, as
+ * DPDK's rte_hash_lookup_bulk() does: the keys' index slots are prefetched,
+ * then their entries, then the keys are resolved. Use it on the hot path of
+ * keyed operators.
+ *
+ * A key may occur several times in a burst: all its occurrences get the
+ * same value pointer (the first one creates the entry if it is new), so
+ * applying the updates to values[0], values[1], ... in order gives the same
+ * result as one sl_kstate_upsert() per record followed by its update. All
+ * returned pointers are valid together, until the next call that may
+ * insert (see the file comment): they are resolved after the last insert of
+ * the burst. Copy-on-update emits happen inside the call, before the caller
+ * writes any value.
+ *
+ * @param st         The state.
+ * @param n          Number of keys, 0..SL_KSTATE_BURST_MAX.
+ * @param kgs        Key group of each key (computed from its hash).
+ * @param hashes     64-bit hash of each key.
+ * @param keys       The first key; key i is at keys + i * key_stride (any
+ *                   alignment; e.g. the key field of consecutive records).
+ * @param key_stride Bytes from one key to the next.
+ * @param values     Receives a pointer to the value of each key (8-byte
+ *                   aligned, zero-filled when the entry was created).
+ * @param created    If not NULL, created[i] is set to true when key i's
+ *                   entry was created by this call at occurrence i.
+ * @return @p n on success. Otherwise the number k < n of keys that were
+ *         upserted (the first k; their values[] are valid), with errno set
+ *         for key k:
+ *         - ERANGE: its key group is outside the owned range (keys k.. are
+ *           untouched);
+ *         - ENOMEM: out of memory inserting it (keys k.. were not upserted,
+ *           but some of them may have been marked modified: harmless, the
+ *           next incremental snapshot merely includes them);
+ *         - EINVAL: @p n > SL_KSTATE_BURST_MAX (then 0 is returned).
+ */
+unsigned int sl_kstate_upsert_burst(struct sl_kstate *st, unsigned int n,
+				    const uint16_t *kgs,
+				    const uint64_t *hashes, const void *keys,
+				    size_t key_stride, void **values,
+				    bool *created);
+
+/**
+ * Prefetch what gets/deletes of a burst of keys will touch: the index slots
  * first, then the slab entries they point to. Purely a hint; call it on a
  * burst (e.g. 32 records) before processing the burst record by record.
+ * Upserts should use sl_kstate_upsert_burst() instead, which probes once.
  *
  * @param st     The state.
  * @param n      Number of keys.
