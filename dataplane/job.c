@@ -36,6 +36,7 @@ void sl_job_config_defaults(struct sl_job_config *cfg)
 		.idle_sleep_max_us = 200,
 		.progress_ms = 0,
 	};
+	sl_checkpoint_config_defaults(&cfg->checkpoint);
 }
 
 static void job_errorf(struct sl_job *job, const char *fmt, ...)

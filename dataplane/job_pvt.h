@@ -9,9 +9,12 @@
 
 #include <rte_common.h>
 
+#include "sluice/barrier.h"
 #include "sluice/channel.h"
+#include "sluice/checkpoint.h"
 #include "sluice/job.h"
 #include "sluice/operator.h"
+#include "sluice/snapshot.h"
 
 #define SL_UID_MAX 64
 
@@ -49,6 +52,8 @@ struct out_port {
 	uint16_t *owner;	   /* hash: key group -> channel index */
 };
 
+#define HELD_MAX 64
+
 /* One input channel of a running subtask. */
 struct in_port {
 	struct sl_channel *ch;
@@ -56,6 +61,31 @@ struct in_port {
 	int64_t watermark;
 	bool ended;
 	bool drain;
+	uint64_t consumed; /* batches processed: the next one's sequence number */
+	/* the rest of a burst after an aligned marker, read after alignment */
+	unsigned n_held, held_pos;
+	struct sl_batch *held[HELD_MAX];
+};
+
+/* Coordinator -> subtask commands (an SPSC ring per subtask). */
+enum ckpt_cmd_type { CKPT_TRIGGER = 1, CKPT_COMPLETE, CKPT_ABORT };
+struct ckpt_cmd {
+	uint32_t type;
+	uint32_t pad_;
+	uint64_t id;
+};
+
+#define CKPT_SLOTS 4
+#define CKPT_BLOBS_MAX 16
+
+/* What a subtask persisted for one checkpoint: travels with its ack to
+ * the coordinator, which puts it into the metadata. */
+struct ckpt_handles {
+	struct sl_snap_file_ref refs[2];
+	unsigned n_refs;
+	unsigned n_blobs;
+	void *blob[CKPT_BLOBS_MAX];
+	size_t blob_len[CKPT_BLOBS_MAX];
 };
 
 enum task_phase {
@@ -92,6 +122,14 @@ struct task {
 	uint64_t busy_cycles;
 	uint64_t blocked_cycles;
 	uint64_t blocked_since;
+
+	/* checkpointing (all NULL when off) */
+	struct sl_barrier_tracker *bt;	   /* non-sources */
+	struct rte_ring *ctl;		   /* commands from the coordinator */
+	struct rte_ring *io_cq;		   /* io completions */
+	struct sl_ckpt_ctx *ck[CKPT_SLOTS]; /* checkpoints in progress here */
+	unsigned n_ck;
+	bool finished_acked;		   /* ended: acks on its behalf */
 	char err[256];
 } __rte_cache_aligned;
 
@@ -128,11 +166,37 @@ struct sl_job {
 	atomic_int stop;	   /* 0, 1 = stop, 2 = stop + drain */
 	atomic_int force;
 
+	/* checkpointing */
+	struct sl_coord *coord;
+	struct sl_io_writer *io;
+	struct rte_ring *acks;	   /* subtasks -> coordinator (MPSC) */
+	bool *done_seen;	   /* per subtask, read before draining acks */
+	uint64_t job_id;	   /* fingerprint of the graph, in metadata */
+	unsigned run_id;	   /* makes rte object names unique per run */
+	uint64_t tsc_hz;
+
 	struct sl_task_stats *task_stats;
 	struct sl_lcore_stats *lcore_stats;
 	unsigned n_lcore_stats;
 	double elapsed;
 };
+
+/* checkpointing: dataplane/task_checkpoint.c */
+int __sl_ckpt_task_init(struct task *t);
+void __sl_ckpt_task_fini(struct task *t);
+int __sl_ckpt_poll(struct task *t);
+int __sl_ckpt_snapshot(struct task *t, uint64_t id, bool unaligned, bool switched);
+void __sl_ckpt_persist_input(struct task *t, uint64_t id, unsigned in,
+			     const struct sl_batch *b, uint64_t seq);
+void __sl_ckpt_poll_announcements(struct task *t);
+int __sl_ckpt_decide(struct task *t);
+void __sl_ckpt_handles_free(void *handles);
+uint64_t __sl_ckpt_now_ns(const struct task *t);
+/* checkpointing on the main lcore: dataplane/checkpoint_control.c */
+int __sl_ckpt_control_start(struct sl_job *job);
+int __sl_ckpt_control_poll(struct sl_job *job);
+void __sl_ckpt_control_stop(struct sl_job *job);
+bool __sl_ckpt_control_busy(struct sl_job *job);
 
 /* runtime entry points shared between files */
 int __sl_task_poll(struct task *t);

@@ -43,8 +43,9 @@ int __sl_lcore_loop(void *arg)
 		for (unsigned i = 0; i < lc->n_tasks; i++) {
 			struct task *t = lc->tasks[i];
 			/* a finished subtask may still hold staged output
-			 * (its END included) that a full ring refused */
-			if (t->phase == TASK_DONE && !t->blocked)
+			 * (its END included) that a full ring refused, or a
+			 * checkpoint it is writing out */
+			if (t->phase == TASK_DONE && !t->blocked && t->n_ck == 0)
 				continue;
 			live++;
 			work += __sl_task_poll(t);

@@ -263,7 +263,17 @@ static void ka_close(void *op_, struct sl_task *t)
 	free(op);
 }
 
+/* Checkpoint: the aggregates per key, as keyed state. */
+static int ka_snapshot(void *op_, struct sl_task *t, struct sl_ckpt_ctx *ck)
+{
+	struct ka_op *op = op_;
+
+	(void)t;
+	return sl_ckpt_put_keyed(ck, op->st, op->key_size, op->agg.value_size);
+}
+
 const struct sl_operator_ops sl_op_keyed_aggregate = {
+	.snapshot = ka_snapshot,
 	.type = "keyed-aggregate",
 	.conf_size = sizeof(struct sl_keyed_aggregate_conf),
 	.min_inputs = 1,

@@ -488,10 +488,14 @@ int sl_job_run(struct sl_job *job)
 	atomic_store(&job->tasks_done, 0);
 	job->buffer_timeout_tsc = job->cfg.buffer_timeout_us * rte_get_tsc_hz() / 1000000;
 
+	job->run_id = run;
 	rc = build(job, run);
+	if (rc == 0)
+		rc = __sl_ckpt_control_start(job);
 	if (rc < 0) {
 		if (job->err[0] == '\0')
 			__sl_job_fail(job, rc, "cannot set up the job: %s", strerror(-rc));
+		__sl_ckpt_control_stop(job);
 		free_runtime(job);
 		return rc;
 	}
@@ -511,9 +515,15 @@ int sl_job_run(struct sl_job *job)
 	}
 
 	/* control plane on the main lcore */
-	while (atomic_load(&job->tasks_done) < job->n_tasks &&
+	/* until every subtask ended and wrote out its checkpoints */
+	while ((atomic_load(&job->tasks_done) < job->n_tasks ||
+		__sl_ckpt_control_busy(job)) &&
 	       !atomic_load(&job->failed) && !atomic_load(&job->force)) {
-		rte_delay_us_sleep(2000);
+		/* with checkpoints the main lcore also polls the io writer */
+		if (job->coord == NULL)
+			rte_delay_us_sleep(2000);
+		else if (__sl_ckpt_control_poll(job) == 0)
+			rte_delay_us_sleep(100);
 		double t = now_s() - t0;
 		if (job->cfg.progress_ms && t >= next_progress) {
 			progress(job, t, &last_in, &last_out, &last_t);
@@ -526,6 +536,7 @@ int sl_job_run(struct sl_job *job)
 		progress(job, job->elapsed, &last_in, &last_out, &last_t);
 
 	collect_stats(job);
+	__sl_ckpt_control_stop(job);
 	rc = atomic_load(&job->failed);
 	if (rc == 0 && atomic_load(&job->force)) {
 		rc = -ECANCELED;

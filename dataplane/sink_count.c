@@ -21,6 +21,8 @@
 
 struct count_sink {
 	struct sl_count_result *result;
+	uint64_t records;  /* this subtask's, for its snapshot */
+	uint64_t checksum;
 	uint32_t delay_us;
 	int (*check)(struct sl_task *t, const struct sl_batch *b, void *arg);
 	void *check_arg;
@@ -61,6 +63,7 @@ static int count_process(void *op, struct sl_task *t, unsigned input,
 	int rc;
 
 	(void)input;
+	s->records += b->count;
 	if (s->check != NULL) {
 		rc = s->check(t, b, s->check_arg);
 		if (rc < 0)
@@ -73,6 +76,7 @@ static int count_process(void *op, struct sl_task *t, unsigned input,
 
 		for (uint32_t i = 0; i < b->count; i++, rec += rs)
 			sum += XXH3_64bits(rec, rs);
+		s->checksum += sum;
 		/* relaxed: independent counters, read after the job joined
 		 * its lcores (rte_eal_mp_wait_lcore orders them) */
 		__atomic_fetch_add(&s->result->records, b->count, __ATOMIC_RELAXED);
@@ -101,7 +105,21 @@ static void count_close(void *op, struct sl_task *t)
 	free(op);
 }
 
+/*
+ * Checkpoint: what this subtask received so far (its "output").
+ * Operator-state blob: u64 records, u64 checksum (little-endian).
+ */
+static int count_snapshot(void *op, struct sl_task *t, struct sl_ckpt_ctx *ck)
+{
+	const struct count_sink *s = op;
+	uint64_t blob[2] = { s->records, s->checksum };
+
+	(void)t;
+	return sl_ckpt_put_blob(ck, blob, sizeof(blob));
+}
+
 const struct sl_operator_ops sl_op_count_sink = {
+	.snapshot = count_snapshot,
 	.type = "count-sink",
 	.conf_size = sizeof(struct sl_count_sink_conf),
 	.min_inputs = 1,

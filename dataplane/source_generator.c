@@ -652,7 +652,22 @@ static void gen_close(void *op, struct sl_task *t)
 	free(op);
 }
 
+/*
+ * Checkpoint: the subtask's position.  Operator-state blob (little-endian):
+ *   u64 next    next global index this subtask produces
+ *   i64 max_ts  largest timestamp emitted (its watermark basis)
+ */
+static int gen_snapshot(void *op, struct sl_task *t, struct sl_ckpt_ctx *ck)
+{
+	const struct gen_src *s = op;
+	uint64_t blob[2] = { s->next, (uint64_t)s->max_ts };
+
+	(void)t;
+	return sl_ckpt_put_blob(ck, blob, sizeof(blob));
+}
+
 const struct sl_operator_ops sl_op_generator = {
+	.snapshot = gen_snapshot,
 	.type = "generator",
 	.conf_size = sizeof(struct sl_generator_conf),
 	.min_inputs = 0,

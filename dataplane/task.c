@@ -294,18 +294,38 @@ static int poll_source(struct task *t)
 	return rc;
 }
 
-static int handle_batch(struct task *t, struct in_port *in, struct sl_batch *b)
+static int handle_batch(struct task *t, struct in_port *in, unsigned idx,
+			struct sl_batch *b)
 {
+	uint64_t seq = in->consumed++;
 	int rc = 0;
 
 	switch (b->kind) {
 	case SL_BATCH_DATA:
+		if (t->bt != NULL) {
+			/* in flight for an unaligned checkpoint: persist it,
+			 * and process it as usual */
+			uint64_t id = sl_bt_persist(t->bt, idx, seq);
+			if (id != 0)
+				__sl_ckpt_persist_input(t, id, idx, b, seq);
+		}
 		t->pub.records_in += b->count;
 		rc = t->ops->process(t->op, &t->pub, in->input, b);
+		break;
+	case SL_BATCH_MARKER:
+		if (t->bt != NULL) {
+			sl_bt_on_marker(t->bt, idx, b->checkpoint_id,
+					__sl_ckpt_now_ns(t));
+			__sl_ckpt_decide(t);
+		}
 		break;
 	case SL_BATCH_END:
 		in->ended = true;
 		in->drain = b->flags & SL_END_DRAIN;
+		if (t->bt != NULL) {
+			sl_bt_on_input_end(t->bt, idx);
+			__sl_ckpt_decide(t);
+		}
 		break;
 	default:
 		break;
@@ -317,9 +337,35 @@ static int handle_batch(struct task *t, struct in_port *in, struct sl_batch *b)
 	return rc;
 }
 
+/*
+ * Process batches of one input in order.  An aligned marker blocks the
+ * input: the rest is held and read once alignment completed.
+ */
+static int consume(struct task *t, struct in_port *in, unsigned idx,
+		   struct sl_batch **b, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		int rc = handle_batch(t, in, idx, b[i]);
+		if (unlikely(rc < 0)) {
+			for (unsigned j = i + 1; j < n; j++)
+				sl_batch_put(b[j]);
+			return fail(t, rc, "process");
+		}
+		if (t->bt != NULL && i + 1 < n && sl_bt_input_blocked(t->bt, idx)) {
+			/* in->held is empty or being read from (then b
+			 * points into it and the copy moves it down) */
+			memmove(in->held, b + i + 1, (n - i - 1) * sizeof(*b));
+			in->n_held = n - i - 1;
+			in->held_pos = 0;
+			return 0;
+		}
+	}
+	return 0;
+}
+
 static int poll_inputs(struct task *t)
 {
-	struct sl_batch *burst[64];
+	struct sl_batch *burst[HELD_MAX];
 	const unsigned max = RTE_MIN(t->job->cfg.burst_size, RTE_DIM(burst));
 	unsigned got_total = 0;
 	bool all_ended = true;
@@ -331,17 +377,32 @@ static int poll_inputs(struct task *t)
 		if (idx >= t->n_in)
 			idx -= t->n_in;
 		struct in_port *in = &t->in[idx];
+		unsigned got;
+		int rc;
+
 		if (in->ended)
 			continue;
-		unsigned got = sl_channel_recv_burst(in->ch, burst, max);
-		for (unsigned i = 0; i < got; i++) {
-			int rc = handle_batch(t, in, burst[i]);
-			if (unlikely(rc < 0)) {
-				for (unsigned j = i + 1; j < got; j++)
-					sl_batch_put(burst[j]);
-				return fail(t, rc, "process");
+		if (t->bt != NULL && sl_bt_input_blocked(t->bt, idx))
+			continue;
+		if (in->n_held > 0) {
+			/* the tail of a burst held back by an alignment */
+			got = in->n_held;
+			in->n_held = 0;
+			rc = consume(t, in, idx, in->held, got);
+		} else {
+			got = sl_channel_recv_burst(in->ch, burst, max);
+			if (got == 0)
+				continue;
+			if (t->bt != NULL) {
+				/* announcements of markers in this burst are
+				 * visible now: decide before processing it */
+				__sl_ckpt_poll_announcements(t);
+				__sl_ckpt_decide(t);
 			}
+			rc = consume(t, in, idx, burst, got);
 		}
+		if (rc < 0)
+			return rc;
 		got_total += got;
 	}
 	if (++t->in_rr >= t->n_in)
@@ -372,8 +433,17 @@ static int poll_inputs(struct task *t)
 int __sl_task_poll(struct task *t)
 {
 	uint64_t start = rte_get_tsc_cycles();
-	int work;
+	int work, ck_work = 0;
 
+	if (t->ctl != NULL) {
+		/* checkpoint commands, io completions, write-out; barrier
+		 * announcements are handled even while backpressured */
+		ck_work = __sl_ckpt_poll(t);
+		if (t->bt != NULL && t->phase != TASK_DONE) {
+			__sl_ckpt_poll_announcements(t);
+			ck_work += __sl_ckpt_decide(t);
+		}
+	}
 	if (t->blocked) {
 		bool still = false;
 		for (unsigned i = 0; i < t->n_out_ch; i++)
@@ -381,7 +451,7 @@ int __sl_task_poll(struct task *t)
 		if (still) {
 			if (t->blocked_since == 0)
 				t->blocked_since = start;
-			return 0;
+			return ck_work;
 		}
 		t->blocked = false;
 		if (t->blocked_since != 0) {
@@ -402,7 +472,7 @@ int __sl_task_poll(struct task *t)
 		work = 1;
 		break;
 	case TASK_DONE:
-		return 0;
+		return ck_work;
 	default:
 		work = t->is_source ? poll_source(t) : poll_inputs(t);
 		if (work < 0)

@@ -176,6 +176,8 @@ static int fail(struct sl_coord *c, struct sl_coord_ckpt *ck, uint64_t now,
 	ended(c, ck, now);
 	c->ops->notify(c->ctx, ck->id, false);
 	c->ops->discard(c->ctx, ck->id, false);
+	if (c->ops->release != NULL)
+		c->ops->release(c->ctx, ck);
 	if (!counts)
 		return 0;
 	c->counts.failed++;
@@ -227,6 +229,8 @@ static int complete(struct sl_coord *c, struct sl_coord_ckpt *ck, uint64_t now)
 		}
 	}
 	c->ops->notify(c->ctx, ck->id, true);
+	if (c->ops->release != NULL)
+		c->ops->release(c->ctx, ck);
 	retain(c, ck->id);
 	return 0;
 }

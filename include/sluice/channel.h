@@ -120,6 +120,24 @@ static inline bool sl_channel_send(struct sl_channel *ch, struct sl_batch *b)
 	return sl_channel_flush(ch) == 0;
 }
 
+/**
+ * Send a batch ahead of every staged batch (an unaligned barrier marker
+ * overtaking output that could not be sent yet).  Its sequence number is
+ * `sent` at the time of the call.
+ * @return true if it went into the ring
+ */
+static inline bool sl_channel_send_first(struct sl_channel *ch,
+					 struct sl_batch *b)
+{
+	if (ch->stage_head == NULL)
+		return sl_channel_send(ch, b);
+	b->next = ch->stage_head;
+	ch->stage_head = b;
+	ch->staged++;
+	sl_channel_flush(ch);
+	return ch->stage_head != b;
+}
+
 /** True while the sender has batches it could not enqueue. */
 static inline bool sl_channel_blocked(const struct sl_channel *ch)
 {

@@ -65,6 +65,7 @@ enum sl_ckpt_status {
 
 /** What one subtask reported for one checkpoint. */
 struct sl_ckpt_task_ack {
+	uint64_t id;		 /**< the checkpoint */
 	uint32_t task;		 /**< global subtask index */
 	int status;		 /**< 0, or negative errno (declined) */
 	char reason[128];	 /**< decline reason */
@@ -104,6 +105,9 @@ struct sl_coord_ops {
 	void (*notify)(void *ctx, uint64_t id, bool completed);
 	/** Remove a checkpoint's files (aborted, or dropped by retention). */
 	void (*discard)(void *ctx, uint64_t id, bool completed);
+	/** Optional: the checkpoint ended (completed or failed); release
+	 *  what its acks' handles hold. */
+	void (*release)(void *ctx, const struct sl_coord_ckpt *ck);
 };
 
 struct sl_coord;

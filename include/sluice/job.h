@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sluice/checkpoint.h"
 #include "sluice/operator.h"
 
 /** How records of an edge are spread over the downstream subtasks. */
@@ -38,6 +39,7 @@ struct sl_job_config {
 	uint64_t buffer_timeout_us;   /**< execution.buffer-timeout (1000) */
 	uint32_t idle_sleep_max_us;   /**< longest idle back-off sleep (200) */
 	uint32_t progress_ms;	      /**< progress line period, 0 = off */
+	struct sl_checkpoint_config checkpoint; /**< off unless interval set */
 };
 
 /** Fill a config with the defaults above. */

@@ -97,6 +97,9 @@ void sl_emit_forward(struct sl_task *t, struct sl_batch *b);
 /** Sources: advance the subtask's watermark (monotonic; lower is ignored). */
 void sl_task_set_watermark(struct sl_task *t, int64_t watermark);
 
+struct sl_ckpt_ctx;
+struct sl_kstate;
+
 /**
  * Operator callbacks.  Unused callbacks are NULL.  Every callback returns
  * 0 or a negative errno; a negative return fails the job with the message
@@ -138,9 +141,37 @@ struct sl_operator_ops {
 	/** All inputs ended; `drain` if they were exhausted (as opposed to a
 	 *  stop).  Returns 0, SL_MORE or a negative errno. */
 	int (*on_end)(void *op, struct sl_task *t, bool drain);
+	/**
+	 * Checkpoint: capture the state as of now, synchronously, in O(1) or
+	 * O(changed since the last checkpoint), never O(state): hand small
+	 * state to sl_ckpt_put_blob() and keyed state to sl_ckpt_put_keyed().
+	 * NULL for stateless operators.
+	 */
+	int (*snapshot)(void *op, struct sl_task *t, struct sl_ckpt_ctx *ck);
+	/** Checkpoint `id` is complete (sinks commit what it covers). */
+	void (*notify_complete)(void *op, struct sl_task *t, uint64_t id);
+	/** Checkpoint `id` was aborted. */
+	void (*notify_aborted)(void *op, struct sl_task *t, uint64_t id);
 	/** Release the instance. */
 	void (*close)(void *op, struct sl_task *t);
 };
+
+/**
+ * Checkpoint hooks, for operators' snapshot() callback: what to persist.
+ * Both are cheap and synchronous; the bytes are written asynchronously.
+ */
+/** Persist a small blob of operator (non-keyed) state, e.g. an offset.
+ *  @return 0, -ENOMEM, -E2BIG (over 1 MiB) */
+int sl_ckpt_put_blob(struct sl_ckpt_ctx *ck, const void *data, size_t len);
+/** Persist keyed state: starts its O(1) snapshot now; the runtime writes
+ *  it out between batches.  One keyed state per subtask.
+ *  @param key_size, value_size  as the state was created with
+ *  @return 0, -EBUSY (a second one, or the previous write-out of this
+ *          state is still running), -ENOMEM */
+int sl_ckpt_put_keyed(struct sl_ckpt_ctx *ck, struct sl_kstate *st,
+		      uint16_t key_size, uint16_t value_size);
+/** The checkpoint's id. */
+uint64_t sl_ckpt_id(const struct sl_ckpt_ctx *ck);
 
 /** Record an error message for the job's failure report (printf-style). */
 void sl_task_error(struct sl_task *t, const char *fmt, ...)

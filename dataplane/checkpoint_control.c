@@ -1,0 +1,310 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The main lcore's side of checkpointing: the coordinator, the io writer
+ * (polled here), the rings to and from the subtasks, and the finalization
+ * of complete checkpoints (the _metadata file, written last).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rte_cycles.h>
+#include <rte_ring.h>
+#include <xxhash.h>
+
+#include "job_pvt.h"
+#include "sluice/io.h"
+#include "sluice/io_file.h"
+#include "sluice/snapshot.h"
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static void command(struct sl_job *job, struct task *t, uint32_t type,
+		    uint64_t id)
+{
+	struct ckpt_cmd cmd = { .type = type, .id = id };
+
+	/* the subtask drains its ring every poll; 256 slots */
+	while (rte_ring_sp_enqueue_elem(t->ctl, &cmd, sizeof(cmd)) != 0) {
+		if (atomic_load(&job->failed) || atomic_load(&job->force))
+			return;
+		rte_delay_us_sleep(10);
+	}
+}
+
+static bool task_done(const struct task *t)
+{
+	return __atomic_load_n(&t->phase, __ATOMIC_ACQUIRE) == TASK_DONE &&
+	       __atomic_load_n(&t->n_ck, __ATOMIC_ACQUIRE) == 0;
+}
+
+static int co_trigger(void *ctx, uint64_t id)
+{
+	struct sl_job *job = ctx;
+	int rc = sl_snap_chk_create(job->cfg.checkpoint.dir, id);
+
+	if (rc < 0)
+		return rc;
+	for (uint32_t i = 0; i < job->n_tasks; i++)
+		if (job->tasks[i].is_source && !task_done(&job->tasks[i]))
+			command(job, &job->tasks[i], CKPT_TRIGGER, id);
+	return 0;
+}
+
+static int co_finalize(void *ctx, const struct sl_coord_ckpt *ck, char *err,
+		       size_t errlen)
+{
+	struct sl_job *job = ctx;
+	struct sl_snap_metadata *m;
+	struct sl_snap_err serr = { "" };
+	char dir[4200];
+	int rc = 0;
+
+	m = sl_snap_meta_create(ck->id, SL_SNAP_CHECKPOINT, job->name, job->job_id,
+				ck->trigger_ns);
+	if (m == NULL)
+		return -ENOMEM;
+	for (int n = 0; n < job->n_nodes && rc >= 0; n++) {
+		struct job_node *node = &job->nodes[n];
+		int op = sl_snap_meta_add_operator(m, node->uid, node->parallelism,
+						   job->cfg.max_parallelism);
+		if (op < 0) {
+			rc = op;
+			break;
+		}
+		for (uint32_t s = 0; s < node->parallelism && rc >= 0; s++) {
+			const struct sl_ckpt_task_ack *a = &ck->acks[node->first_task + s];
+			const struct ckpt_handles *h = a->handles;
+			if (h == NULL)
+				continue; /* a finished subtask: nothing to restore */
+			for (unsigned f = 0; f < h->n_refs && rc >= 0; f++)
+				rc = sl_snap_meta_add_file(m, op, s, &h->refs[f]);
+			for (unsigned b = 0; b < h->n_blobs && rc >= 0; b++)
+				rc = sl_snap_meta_add_blob(m, op, s, h->blob[b], h->blob_len[b]);
+		}
+	}
+	if (rc >= 0) {
+		sl_snap_chk_path(dir, sizeof(dir), job->cfg.checkpoint.dir, ck->id);
+		rc = sl_snap_meta_write(dir, m, &serr);
+		if (rc < 0)
+			snprintf(err, errlen, "%s", serr.msg);
+	}
+	sl_snap_meta_free(m);
+	return rc;
+}
+
+static void co_notify(void *ctx, uint64_t id, bool completed)
+{
+	struct sl_job *job = ctx;
+
+	for (uint32_t i = 0; i < job->n_tasks; i++)
+		if (__atomic_load_n(&job->tasks[i].phase, __ATOMIC_ACQUIRE) != TASK_DONE)
+			command(job, &job->tasks[i],
+				completed ? CKPT_COMPLETE : CKPT_ABORT, id);
+}
+
+static void co_discard(void *ctx, uint64_t id, bool completed)
+{
+	struct sl_job *job = ctx;
+	(void)completed;
+	sl_snap_chk_dispose(job->cfg.checkpoint.dir, id);
+}
+
+static void co_release(void *ctx, const struct sl_coord_ckpt *ck)
+{
+	struct sl_job *job = ctx;
+
+	for (uint32_t i = 0; i < job->n_tasks; i++)
+		if (ck->have_ack[i])
+			__sl_ckpt_handles_free(ck->acks[i].handles);
+}
+
+static const struct sl_coord_ops coord_ops = {
+	.trigger = co_trigger,
+	.finalize = co_finalize,
+	.notify = co_notify,
+	.discard = co_discard,
+	.release = co_release,
+};
+
+/* Newest chk-<n> in the directory, complete or not: new ids go above. */
+static uint64_t highest_checkpoint(const char *root)
+{
+	DIR *d = opendir(root);
+	struct dirent *e;
+	uint64_t max = 0, id;
+
+	if (d == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL)
+		if (sl_snap_chk_parse(e->d_name, &id) == 0 && id > max)
+			max = id;
+	closedir(d);
+	return max;
+}
+
+/* The job's fingerprint: uids, types and parallelism of its operators. */
+static uint64_t fingerprint(const struct sl_job *job)
+{
+	XXH3_state_t *st = XXH3_createState();
+	uint64_t h;
+
+	XXH3_64bits_reset(st);
+	XXH3_64bits_update(st, job->name, strlen(job->name));
+	for (int i = 0; i < job->n_nodes; i++) {
+		XXH3_64bits_update(st, job->nodes[i].uid, strlen(job->nodes[i].uid) + 1);
+		XXH3_64bits_update(st, job->nodes[i].ops->type,
+				   strlen(job->nodes[i].ops->type) + 1);
+	}
+	h = XXH3_64bits_digest(st);
+	XXH3_freeState(st);
+	return h;
+}
+
+int __sl_ckpt_control_start(struct sl_job *job)
+{
+	const struct sl_checkpoint_config *c = &job->cfg.checkpoint;
+	struct sl_io_writer_conf wc = { .socket = SOCKET_ID_ANY };
+	struct statvfs vfs;
+	char name[RTE_RING_NAMESIZE], err[256];
+	int rc;
+
+	job->tsc_hz = rte_get_tsc_hz();
+	if (c->interval_ms == 0)
+		return 0;
+	if (sl_checkpoint_config_check(c, err, sizeof(err)) < 0) {
+		__sl_job_fail(job, -EINVAL, "%s", err);
+		return -EINVAL;
+	}
+	rc = sl_io_mkdirs(c->dir);
+	if (rc < 0 || access(c->dir, W_OK | X_OK) < 0) {
+		__sl_job_fail(job, -EACCES,
+			      "state.checkpoints.dir: cannot write to %s: %s; create it or give a writable directory",
+			      c->dir, strerror(rc < 0 ? -rc : errno));
+		return -EACCES;
+	}
+	if (statvfs(c->dir, &vfs) == 0 && vfs.f_bavail == 0) {
+		__sl_job_fail(job, -ENOSPC,
+			      "state.checkpoints.dir: %s is on a full filesystem; free space or choose another directory",
+			      c->dir);
+		return -ENOSPC;
+	}
+	job->job_id = fingerprint(job);
+	snprintf(name, sizeof(name), "slw%u", job->run_id);
+	wc.name = name;
+	job->io = sl_io_writer_create(&wc);
+	job->done_seen = calloc(job->n_tasks, sizeof(bool));
+	snprintf(name, sizeof(name), "sla%u", job->run_id);
+	job->acks = rte_ring_create_elem(name, sizeof(struct sl_ckpt_task_ack),
+					 4096, SOCKET_ID_ANY, RING_F_SC_DEQ);
+	if (job->io == NULL || job->acks == NULL || job->done_seen == NULL) {
+		__sl_job_fail(job, -ENOMEM, "cannot set up checkpointing: out of memory");
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < job->n_tasks; i++)
+		if ((rc = __sl_ckpt_task_init(&job->tasks[i])) < 0) {
+			__sl_job_fail(job, rc, "cannot set up checkpointing: %s",
+				      strerror(-rc));
+			return rc;
+		}
+	job->coord = sl_coord_create(c, job->n_tasks,
+				     highest_checkpoint(c->dir) + 1, &coord_ops, job);
+	if (job->coord == NULL) {
+		__sl_job_fail(job, -ENOMEM, "cannot create the checkpoint coordinator");
+		return -ENOMEM;
+	}
+	sl_coord_tick(job->coord, mono_ns());
+	return 0;
+}
+
+/* Acknowledge for subtasks that finished: nothing of theirs to restore.
+ * `done` was read before the ack ring was drained, so a subtask's own
+ * last ack is never overtaken by one made on its behalf. */
+static int ack_finished(struct sl_job *job, const bool *done, uint64_t now)
+{
+	const struct sl_coord_ckpt *h[SL_COORD_HISTORY];
+	unsigned n = sl_coord_history(job->coord, h, SL_COORD_HISTORY);
+
+	for (unsigned k = 0; k < n; k++) {
+		if (h[k]->status != SL_CKPT_PENDING)
+			continue;
+		for (uint32_t i = 0; i < job->n_tasks; i++) {
+			if (h[k]->have_ack[i] || !done[i])
+				continue;
+			struct sl_ckpt_task_ack a = { .id = h[k]->id, .task = i };
+			int rc = sl_coord_ack(job->coord, h[k]->id, &a, now);
+			if (rc < 0)
+				return rc;
+			if (h[k]->status != SL_CKPT_PENDING)
+				break;
+		}
+	}
+	return 0;
+}
+
+int __sl_ckpt_control_poll(struct sl_job *job)
+{
+	struct sl_ckpt_task_ack a;
+	uint64_t now;
+	int work = 0, rc = 0;
+
+	if (job->coord == NULL)
+		return 0;
+	work += (int)sl_io_writer_poll(job->io, 256);
+	for (uint32_t i = 0; i < job->n_tasks; i++)
+		job->done_seen[i] = task_done(&job->tasks[i]);
+	now = mono_ns();
+	while (rc >= 0 && rte_ring_sc_dequeue_elem(job->acks, &a, sizeof(a)) == 0) {
+		rc = sl_coord_ack(job->coord, a.id, &a, now);
+		if (rc == 1)
+			__sl_ckpt_handles_free(a.handles);
+		work++;
+	}
+	if (rc >= 0)
+		rc = ack_finished(job, job->done_seen, now);
+	if (rc >= 0)
+		rc = sl_coord_tick(job->coord, now);
+	if (rc < 0) {
+		__sl_job_fail(job, -ECANCELED, "%s", sl_coord_error(job->coord));
+		return rc;
+	}
+	return work;
+}
+
+bool __sl_ckpt_control_busy(struct sl_job *job)
+{
+	if (job->coord == NULL)
+		return false;
+	for (uint32_t i = 0; i < job->n_tasks; i++)
+		if (__atomic_load_n(&job->tasks[i].n_ck, __ATOMIC_ACQUIRE) != 0)
+			return true;
+	return false;
+}
+
+void __sl_ckpt_control_stop(struct sl_job *job)
+{
+	if (job->coord == NULL && job->io == NULL)
+		return;
+	for (uint32_t i = 0; i < job->n_tasks; i++)
+		__sl_ckpt_task_fini(&job->tasks[i]);
+	if (job->io != NULL)
+		sl_io_writer_destroy(job->io);
+	sl_coord_free(job->coord);
+	rte_ring_free(job->acks);
+	free(job->done_seen);
+	job->done_seen = NULL;
+	job->io = NULL;
+	job->coord = NULL;
+	job->acks = NULL;
+}

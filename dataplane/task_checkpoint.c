@@ -1,0 +1,678 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * A subtask's part of a checkpoint (docs/checkpointing.md):
+ *  - snapshot: the operator captures its state synchronously (blobs, and
+ *    an O(1) keyed-state snapshot), then the barrier is forwarded on every
+ *    output channel: announcement on the priority lane first, then the
+ *    marker in the data lane - behind all output when aligned, ahead of
+ *    staged output when unaligned (the staged batches are then persisted
+ *    as output channel state);
+ *  - in flight: data batches the barrier tracker assigns to the checkpoint
+ *    are persisted as input channel state while being processed as usual;
+ *  - write-out: keyed state is stepped between batches into a keyed-state
+ *    file; every file goes through the io writer, then fdatasync + close;
+ *  - acknowledgement: once the inputs are done and every io request
+ *    completed, the subtask acks (or declines, e.g. on ENOSPC) to the
+ *    coordinator with the files it wrote.
+ * All of it runs on the subtask's lcore and never waits for the disk.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_cycles.h>
+#include <rte_errno.h>
+#include <rte_pause.h>
+#include <rte_ring.h>
+
+#include "job_pvt.h"
+#include "sluice/io.h"
+#include "sluice/keyed_state.h"
+#include "sluice/snapshot.h"
+
+/* entries written per poll: bounds the hot-path pause of the write-out */
+#define KEYED_STEP_BUDGET 2048
+#define PENDING_MAX 64
+
+enum { FILE_KEYED, FILE_CHAN, N_FILES };
+
+struct ckpt_file {
+	struct sl_io_file *io;
+	char name[SL_SNAP_NAME_MAX];
+	bool used;	   /* a buffer went to it */
+	bool closing;	   /* FSYNC + CLOSE submitted */
+	struct sl_snap_file_info info;
+};
+
+struct sl_ckpt_ctx {
+	struct task *t;
+	uint64_t id;
+	bool unaligned;
+	bool switched;
+	bool aborted;
+	uint64_t snap_start_tsc;
+	uint64_t sync_ns;
+
+	struct sl_kstate *kst;
+	struct sl_snap_kstate_enc *kenc;
+	bool keyed_active;
+	uint64_t keyed_full_bytes;
+	struct sl_snap_chan_enc *cenc;
+	uint64_t inflight_bytes;
+
+	struct ckpt_file file[N_FILES];
+	bool files_closed;    /* encoders finished, FSYNC + CLOSE submitted */
+	unsigned outstanding; /* io requests without completion */
+	struct sl_io_req pending[PENDING_MAX]; /* refused by a full ring */
+	unsigned n_pending;
+
+	struct ckpt_handles *h;
+	int err;
+	char reason[128];
+};
+
+uint64_t sl_ckpt_id(const struct sl_ckpt_ctx *ck)
+{
+	return ck->id;
+}
+
+static void ck_fail(struct sl_ckpt_ctx *ck, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void ck_fail(struct sl_ckpt_ctx *ck, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (ck->err != 0)
+		return;
+	ck->err = err < 0 ? err : -EIO;
+	va_start(ap, fmt);
+	vsnprintf(ck->reason, sizeof(ck->reason), fmt, ap);
+	va_end(ap);
+}
+
+int sl_ckpt_put_blob(struct sl_ckpt_ctx *ck, const void *data, size_t len)
+{
+	struct ckpt_handles *h = ck->h;
+
+	if (len > SL_SNAP_BLOB_MAX)
+		return -E2BIG;
+	if (h->n_blobs == CKPT_BLOBS_MAX)
+		return -ENOSPC;
+	h->blob[h->n_blobs] = malloc(len ? len : 1);
+	if (h->blob[h->n_blobs] == NULL)
+		return -ENOMEM;
+	memcpy(h->blob[h->n_blobs], data, len);
+	h->blob_len[h->n_blobs++] = len;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- io */
+
+static uint64_t cookie(const struct sl_ckpt_ctx *ck, unsigned file)
+{
+	/* the slot and the file: completions find their checkpoint */
+	return ck->id << 8 | file;
+}
+
+static void submit(struct sl_ckpt_ctx *ck, const struct sl_io_req *req)
+{
+	struct sl_io_writer *w = ck->t->job->io;
+
+	ck->outstanding++;
+	if (ck->n_pending == 0 && sl_io_submit(w, req) == 0)
+		return;
+	if (ck->n_pending == PENDING_MAX) {
+		/* the writer is far behind: wait for it rather than lose
+		 * ordering (bounded: it drains independently of us) */
+		while (ck->n_pending > 0 && sl_io_submit(w, &ck->pending[0]) == 0) {
+			memmove(ck->pending, ck->pending + 1,
+				--ck->n_pending * sizeof(ck->pending[0]));
+			if (ck->n_pending == PENDING_MAX)
+				rte_pause();
+		}
+	}
+	ck->pending[ck->n_pending++] = *req;
+}
+
+static void resubmit_pending(struct sl_ckpt_ctx *ck)
+{
+	unsigned done = 0;
+
+	while (done < ck->n_pending &&
+	       sl_io_submit(ck->t->job->io, &ck->pending[done]) == 0)
+		done++;
+	if (done) {
+		memmove(ck->pending, ck->pending + done,
+			(ck->n_pending - done) * sizeof(ck->pending[0]));
+		ck->n_pending -= done;
+	}
+}
+
+static int open_file(struct sl_ckpt_ctx *ck, unsigned which)
+{
+	struct task *t = ck->t;
+	struct ckpt_file *f = &ck->file[which];
+	char path[8400];
+
+	if (f->io != NULL)
+		return 0;
+	if (sl_snap_file_name(f->name, sizeof(f->name), t->node->uid,
+			      t->pub.info.index, ck->id,
+			      which == FILE_KEYED ? SL_SNAP_FILE_KEYED
+						  : SL_SNAP_FILE_CHANNEL) < 0)
+		return -ENAMETOOLONG;
+	snprintf(path, sizeof(path), "%s/chk-%" PRIu64 "/%s",
+		 t->job->cfg.checkpoint.dir, ck->id, f->name);
+	f->io = sl_io_file_create(path, 0, 0644);
+	if (f->io == NULL)
+		return -errno;
+	struct sl_io_req r = sl_io_req_open(f->io, t->io_cq, cookie(ck, which));
+	submit(ck, &r);
+	return 0;
+}
+
+static void release_buf(void *buf)
+{
+	sl_snap_buf_free(buf);
+}
+
+/* Encoder sink: a finished buffer of file `which` goes to the writer. */
+static int sink(struct sl_ckpt_ctx *ck, unsigned which, uint64_t off, void *buf,
+		size_t len)
+{
+	int rc = open_file(ck, which);
+
+	if (rc < 0) {
+		sl_snap_buf_free(buf);
+		return rc;
+	}
+	ck->file[which].used = true;
+	struct sl_io_req r = sl_io_req_write_fn(ck->file[which].io, off, buf,
+						(uint32_t)len, release_buf, buf,
+						ck->t->io_cq, cookie(ck, which));
+	submit(ck, &r);
+	return 0;
+}
+
+static int keyed_sink(void *arg, uint64_t off, void *buf, size_t len)
+{
+	return sink(arg, FILE_KEYED, off, buf, len);
+}
+
+static int chan_sink(void *arg, uint64_t off, void *buf, size_t len)
+{
+	return sink(arg, FILE_CHAN, off, buf, len);
+}
+
+/* -------------------------------------------------------- keyed state */
+
+int sl_ckpt_put_keyed(struct sl_ckpt_ctx *ck, struct sl_kstate *st,
+		      uint16_t key_size, uint16_t value_size)
+{
+	struct task *t = ck->t;
+	struct sl_snap_kstate_conf c = {
+		.uid = t->node->uid,
+		.subtask = t->pub.info.index,
+		.checkpoint_id = ck->id,
+		.kind = SL_SNAP_KSTATE_FULL,
+		.max_parallelism = t->pub.info.max_parallelism,
+		.kg_first = t->pub.info.kg_first,
+		.kg_count = t->pub.info.kg_count,
+		.key_size = key_size,
+		.value_size = value_size,
+		.sink = keyed_sink,
+		.sink_arg = ck,
+	};
+	uint32_t epoch;
+	int rc;
+
+	if (ck->kst != NULL || sl_kstate_snapshot_active(st))
+		return -EBUSY;
+	ck->kenc = sl_snap_kstate_enc_create(&c);
+	if (ck->kenc == NULL)
+		return -errno;
+	rc = sl_kstate_snapshot_begin(st, sl_snap_kstate_emit, ck->kenc, &epoch);
+	if (rc < 0) {
+		sl_snap_kstate_enc_free(ck->kenc);
+		ck->kenc = NULL;
+		return rc;
+	}
+	ck->kst = st;
+	ck->keyed_active = true;
+	ck->keyed_full_bytes = sl_kstate_memory(st);
+	return 0;
+}
+
+/* ------------------------------------------------------ channel state */
+
+static int chan_enc(struct sl_ckpt_ctx *ck)
+{
+	struct task *t = ck->t;
+	struct sl_job *job = t->job;
+	unsigned n = t->n_in + t->n_out_ch;
+	struct sl_snap_chan_id *ids;
+
+	if (ck->cenc != NULL)
+		return 0;
+	ids = calloc(n ? n : 1, sizeof(*ids));
+	if (ids == NULL)
+		return -ENOMEM;
+	for (unsigned i = 0; i < t->n_in; i++) {
+		const struct task *src = &job->tasks[t->in[i].ch->src_task];
+		ids[i] = (struct sl_snap_chan_id){
+			.direction = SL_SNAP_CHAN_IN, .index = i,
+			.peer_uid = src->node->uid,
+			.peer_subtask = src->pub.info.index };
+	}
+	for (unsigned i = 0; i < t->n_out_ch; i++) {
+		const struct task *dst = &job->tasks[t->out_ch[i]->dst_task];
+		ids[t->n_in + i] = (struct sl_snap_chan_id){
+			.direction = SL_SNAP_CHAN_OUT, .index = i,
+			.peer_uid = dst->node->uid,
+			.peer_subtask = dst->pub.info.index };
+	}
+	struct sl_snap_chan_conf c = {
+		.uid = t->node->uid, .subtask = t->pub.info.index,
+		.checkpoint_id = ck->id, .channels = ids, .n_channels = n,
+		.sink = chan_sink, .sink_arg = ck,
+	};
+	ck->cenc = sl_snap_chan_enc_create(&c);
+	free(ids);
+	return ck->cenc ? 0 : -errno;
+}
+
+static void persist(struct sl_ckpt_ctx *ck, unsigned channel,
+		    const struct sl_batch *b, uint64_t seq)
+{
+	struct sl_snap_chan_batch cb = {
+		.seq = seq, .watermark = b->watermark, .kind = b->kind,
+		.record_size = b->record_size, .record_count = b->count,
+		.records = b->data,
+	};
+	int rc;
+
+	if (ck->err || ck->aborted)
+		return;
+	if ((rc = chan_enc(ck)) < 0 ||
+	    (rc = sl_snap_chan_enc_add(ck->cenc, channel, &cb)) < 0) {
+		ck_fail(ck, rc, "persisting channel state: %s", strerror(-rc));
+		return;
+	}
+	ck->inflight_bytes += (uint64_t)b->count * b->record_size;
+}
+
+static struct sl_ckpt_ctx *find_ck(struct task *t, uint64_t id)
+{
+	for (unsigned i = 0; i < t->n_ck; i++)
+		if (t->ck[i]->id == id)
+			return t->ck[i];
+	return NULL;
+}
+
+void __sl_ckpt_persist_input(struct task *t, uint64_t id, unsigned in,
+			     const struct sl_batch *b, uint64_t seq)
+{
+	struct sl_ckpt_ctx *ck = find_ck(t, id);
+
+	if (ck != NULL && (b->kind == SL_BATCH_DATA || b->kind == SL_BATCH_WATERMARK))
+		persist(ck, in, b, seq);
+}
+
+/* --------------------------------------------------------- snapshot */
+
+/* Forward the barrier: announcement first, then the marker. */
+static void forward(struct task *t, struct sl_ckpt_ctx *ck)
+{
+	for (unsigned i = 0; i < t->n_out_ch; i++) {
+		struct sl_channel *ch = t->out_ch[i];
+		uint64_t seq = ck->unaligned ? ch->sent : ch->sent + ch->staged;
+		struct sl_ctrl_event ev = { .type = SL_CTRL_BARRIER,
+					    .checkpoint_id = ck->id, .seq = seq,
+					    .flags = ck->unaligned };
+		struct sl_batch *m;
+
+		/* the receiver must see the announcement before it can
+		 * dequeue the marker; the lane holds 2 x max concurrent */
+		while (sl_channel_post(ch, &ev) < 0)
+			rte_pause();
+		if (ck->unaligned) {
+			/* output that could not be sent is output state */
+			uint64_t s = ch->sent + 1;
+			for (struct sl_batch *b = ch->stage_head; b; b = b->next, s++)
+				persist(ck, t->n_in + i, b, s);
+		}
+		while ((m = sl_batch_get(t->pool, t->pub.out_record_size)) == NULL)
+			rte_pause();
+		m->kind = SL_BATCH_MARKER;
+		m->checkpoint_id = ck->id;
+		m->watermark = ch->wm_sent;
+		if (ck->unaligned ? !sl_channel_send_first(ch, m)
+				  : !sl_channel_send(ch, m))
+			t->blocked = true;
+	}
+}
+
+int __sl_ckpt_snapshot(struct task *t, uint64_t id, bool unaligned,
+		       bool switched)
+{
+	struct sl_ckpt_ctx *ck;
+	uint64_t consumed[256];
+	int rc = 0;
+
+	if (t->n_ck == CKPT_SLOTS)
+		return -EBUSY;
+	ck = calloc(1, sizeof(*ck));
+	if (ck == NULL || (ck->h = calloc(1, sizeof(*ck->h))) == NULL) {
+		free(ck);
+		return -ENOMEM;
+	}
+	ck->t = t;
+	ck->id = id;
+	ck->unaligned = unaligned;
+	ck->switched = switched;
+	ck->snap_start_tsc = rte_get_tsc_cycles();
+	t->ck[t->n_ck++] = ck;
+
+	/* records emitted before the snapshot travel ahead of the barrier
+	 * (aligned) or are persisted as staged output (unaligned) */
+	__sl_task_flush(t);
+	if (t->ops->snapshot != NULL && t->op != NULL)
+		rc = t->ops->snapshot(t->op, &t->pub, ck);
+	if (rc < 0)
+		ck_fail(ck, rc, "operator snapshot failed: %s", strerror(-rc));
+	forward(t, ck);
+	if (t->bt != NULL) {
+		for (unsigned i = 0; i < t->n_in && i < RTE_DIM(consumed); i++)
+			consumed[i] = t->in[i].consumed;
+		sl_bt_snapshot_taken(t->bt, id, consumed, 0);
+	}
+	ck->sync_ns = (rte_get_tsc_cycles() - ck->snap_start_tsc) * 1000000000ULL /
+		      t->job->tsc_hz;
+	return 0;
+}
+
+/* ------------------------------------------------------ acknowledging */
+
+static uint64_t tsc_ns(const struct task *t, uint64_t tsc)
+{
+	return (uint64_t)((double)tsc * 1e9 / (double)t->job->tsc_hz);
+}
+
+static void free_ck(struct task *t, struct sl_ckpt_ctx *ck, bool free_handles)
+{
+	for (unsigned i = 0; i < N_FILES; i++)
+		sl_io_file_free(ck->file[i].io);
+	sl_snap_kstate_enc_free(ck->kenc);
+	sl_snap_chan_enc_free(ck->cenc);
+	if (free_handles && ck->h != NULL) {
+		for (unsigned i = 0; i < ck->h->n_blobs; i++)
+			free(ck->h->blob[i]);
+		free(ck->h);
+	}
+	for (unsigned i = 0; i < t->n_ck; i++)
+		if (t->ck[i] == ck) {
+			t->ck[i] = t->ck[--t->n_ck];
+			break;
+		}
+	free(ck);
+}
+
+/** Release the handles of an ack (coordinator side). */
+void __sl_ckpt_handles_free(void *handles)
+{
+	struct ckpt_handles *h = handles;
+
+	if (h == NULL)
+		return;
+	for (unsigned i = 0; i < h->n_blobs; i++)
+		free(h->blob[i]);
+	free(h);
+}
+
+static bool send_ack(struct task *t, struct sl_ckpt_ctx *ck)
+{
+	struct sl_ckpt_task_ack a = {
+		.id = ck->id,
+		.task = (uint32_t)(t - t->job->tasks),
+		.status = ck->err,
+		.mode_used = ck->switched	 ? SL_CKPT_ALIGNED_TIMEOUT
+			     : ck->unaligned ? SL_CKPT_UNALIGNED
+					     : t->job->cfg.checkpoint.mode,
+		.switched = ck->switched,
+		.sync_ns = ck->sync_ns,
+		.async_ns = tsc_ns(t, rte_get_tsc_cycles() - ck->snap_start_tsc),
+		.state_bytes = ck->file[FILE_KEYED].info.size,
+		.full_state_bytes = ck->keyed_full_bytes,
+		.inflight_bytes = ck->inflight_bytes,
+		.handles = ck->err ? NULL : ck->h,
+	};
+
+	if (t->bt != NULL) {
+		uint64_t first, snap;
+		sl_bt_times(t->bt, ck->id, &first, &snap);
+		if (first != 0)
+			a.alignment_ns = tsc_ns(t, ck->snap_start_tsc) - first;
+	}
+	snprintf(a.reason, sizeof(a.reason), "%s", ck->reason);
+	if (rte_ring_mp_enqueue_elem(t->job->acks, &a, sizeof(a)) != 0)
+		return false; /* the coordinator is behind; retry next poll */
+	if (ck->err)
+		__sl_ckpt_handles_free(ck->h);
+	ck->h = NULL; /* the coordinator owns them now */
+	return true;
+}
+
+/* Finish the encoders and close the files once nothing more can come. */
+static void close_files(struct sl_ckpt_ctx *ck)
+{
+	struct task *t = ck->t;
+	int rc;
+
+	if (ck->kenc != NULL) {
+		rc = sl_snap_kstate_enc_finish(ck->kenc, &ck->file[FILE_KEYED].info);
+		if (rc < 0)
+			ck_fail(ck, rc, "writing keyed state: %s", strerror(-rc));
+	}
+	if (ck->cenc != NULL) {
+		rc = sl_snap_chan_enc_finish(ck->cenc, &ck->file[FILE_CHAN].info);
+		if (rc < 0)
+			ck_fail(ck, rc, "writing channel state: %s", strerror(-rc));
+	}
+	for (unsigned i = 0; i < N_FILES; i++) {
+		struct ckpt_file *f = &ck->file[i];
+		if (f->io == NULL)
+			continue;
+		struct sl_io_req fs = sl_io_req_fsync(f->io, t->io_cq, cookie(ck, i));
+		struct sl_io_req cl = sl_io_req_close(f->io, t->io_cq, cookie(ck, i));
+		submit(ck, &fs);
+		submit(ck, &cl);
+		f->closing = true;
+		if (ck->h != NULL && !ck->err)
+			sl_snap_file_ref_set(&ck->h->refs[ck->h->n_refs++], f->name,
+					     i == FILE_KEYED ? SL_SNAP_FILE_KEYED
+							     : SL_SNAP_FILE_CHANNEL,
+					     ck->id, &f->info,
+					     i == FILE_KEYED ? t->pub.info.kg_first : 0,
+					     i == FILE_KEYED ? t->pub.info.kg_count : 0);
+	}
+}
+
+/* Drive one checkpoint; true when it is finished with (acked/dropped). */
+static bool progress(struct task *t, struct sl_ckpt_ctx *ck, int *work)
+{
+	resubmit_pending(ck);
+	if (ck->keyed_active) {
+		if (ck->aborted || ck->err) {
+			sl_kstate_snapshot_abort(ck->kst);
+			ck->keyed_active = false;
+		} else {
+			*work += (int)sl_kstate_snapshot_step(ck->kst, KEYED_STEP_BUDGET);
+			ck->keyed_active = sl_kstate_snapshot_active(ck->kst);
+		}
+		if (ck->keyed_active)
+			return false;
+	}
+	bool inputs_done = ck->aborted || t->bt == NULL ||
+			   sl_bt_inputs_done(t->bt, ck->id);
+	if (!inputs_done)
+		return false;
+	if (!ck->files_closed) {
+		close_files(ck);
+		ck->files_closed = true;
+	}
+	if (ck->outstanding > 0 || ck->n_pending > 0)
+		return false;
+	if (ck->aborted) {
+		free_ck(t, ck, true);
+		return true;
+	}
+	if (!send_ack(t, ck))
+		return false;
+	free_ck(t, ck, false);
+	return true;
+}
+
+static void on_command(struct task *t, const struct ckpt_cmd *cmd)
+{
+	struct sl_ckpt_ctx *ck = find_ck(t, cmd->id);
+
+	switch (cmd->type) {
+	case CKPT_TRIGGER:
+		if (__sl_ckpt_snapshot(t, cmd->id,
+				       t->job->cfg.checkpoint.mode == SL_CKPT_UNALIGNED,
+				       false) < 0) {
+			struct sl_ckpt_task_ack a = {
+				.id = cmd->id,
+				.task = (uint32_t)(t - t->job->tasks),
+				.status = -EBUSY };
+			snprintf(a.reason, sizeof(a.reason),
+				 "too many checkpoints in progress at this subtask");
+			rte_ring_mp_enqueue_elem(t->job->acks, &a, sizeof(a));
+		}
+		break;
+	case CKPT_COMPLETE:
+		if (t->ops->notify_complete != NULL && t->op != NULL)
+			t->ops->notify_complete(t->op, &t->pub, cmd->id);
+		if (t->bt != NULL)
+			sl_bt_forget(t->bt, cmd->id);
+		break;
+	case CKPT_ABORT:
+		if (ck != NULL)
+			ck->aborted = true;
+		if (t->ops->notify_aborted != NULL && t->op != NULL)
+			t->ops->notify_aborted(t->op, &t->pub, cmd->id);
+		if (t->bt != NULL)
+			sl_bt_forget(t->bt, cmd->id);
+		break;
+	}
+}
+
+int __sl_ckpt_poll(struct task *t)
+{
+	struct sl_io_completion c[32];
+	struct ckpt_cmd cmd;
+	int work = 0;
+	unsigned n;
+
+	while (rte_ring_sc_dequeue_elem(t->ctl, &cmd, sizeof(cmd)) == 0) {
+		on_command(t, &cmd);
+		work++;
+	}
+	while ((n = sl_io_reap(t->io_cq, c, RTE_DIM(c))) > 0) {
+		for (unsigned i = 0; i < n; i++) {
+			struct sl_ckpt_ctx *ck = find_ck(t, c[i].cookie >> 8);
+			unsigned which = c[i].cookie & 0xff;
+			if (ck == NULL)
+				continue;
+			ck->outstanding--;
+			if (c[i].res < 0)
+				ck_fail(ck, c[i].res, "writing chk-%" PRIu64 "/%s: %s",
+					ck->id, ck->file[which].name,
+					strerror(-c[i].res));
+		}
+		work += (int)n;
+	}
+	for (unsigned i = 0; i < t->n_ck;) {
+		struct sl_ckpt_ctx *ck = t->ck[i];
+		if (!progress(t, ck, &work))
+			i++;
+	}
+	return work;
+}
+
+void __sl_ckpt_poll_announcements(struct task *t)
+{
+	uint64_t now = tsc_ns(t, rte_get_tsc_cycles());
+	struct sl_ctrl_event ev;
+
+	for (unsigned i = 0; i < t->n_in; i++)
+		while (sl_channel_poll(t->in[i].ch, &ev) == 0)
+			if (ev.type == SL_CTRL_BARRIER)
+				sl_bt_on_announce(t->bt, i, ev.checkpoint_id,
+						  ev.seq, now);
+}
+
+int __sl_ckpt_decide(struct task *t)
+{
+	uint64_t now = tsc_ns(t, rte_get_tsc_cycles());
+	int n = 0;
+
+	for (;;) {
+		struct sl_bt_decision d = sl_bt_next(t->bt, now);
+		if (d.action != SL_BT_SNAPSHOT)
+			return n;
+		int rc = __sl_ckpt_snapshot(t, d.id, d.unaligned, d.switched);
+		if (rc < 0) {
+			struct sl_ckpt_task_ack a = {
+				.id = d.id,
+				.task = (uint32_t)(t - t->job->tasks), .status = rc };
+			snprintf(a.reason, sizeof(a.reason),
+				 "cannot take the snapshot: %s", strerror(-rc));
+			rte_ring_mp_enqueue_elem(t->job->acks, &a, sizeof(a));
+		}
+		n++;
+	}
+}
+
+uint64_t __sl_ckpt_now_ns(const struct task *t)
+{
+	return tsc_ns(t, rte_get_tsc_cycles());
+}
+
+int __sl_ckpt_task_init(struct task *t)
+{
+	struct sl_job *job = t->job;
+	char name[RTE_RING_NAMESIZE];
+	unsigned idx = (unsigned)(t - job->tasks);
+
+	snprintf(name, sizeof(name), "slk%uc%u", job->run_id, idx);
+	t->ctl = rte_ring_create_elem(name, sizeof(struct ckpt_cmd), 256,
+				      SOCKET_ID_ANY,
+				      RING_F_SP_ENQ | RING_F_SC_DEQ);
+	snprintf(name, sizeof(name), "slk%uq%u", job->run_id, idx);
+	t->io_cq = sl_io_completion_ring_create(name, 1024, SOCKET_ID_ANY);
+	if (t->ctl == NULL || t->io_cq == NULL)
+		return -ENOMEM;
+	if (!t->is_source) {
+		t->bt = sl_bt_create(t->n_in, job->cfg.checkpoint.mode,
+				     job->cfg.checkpoint.aligned_timeout_ms * 1000000ULL);
+		if (t->bt == NULL)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+void __sl_ckpt_task_fini(struct task *t)
+{
+	while (t->n_ck > 0)
+		free_ck(t, t->ck[0], true);
+	sl_bt_free(t->bt);
+	rte_ring_free(t->ctl);
+	sl_io_completion_ring_free(t->io_cq);
+	t->bt = NULL;
+	t->ctl = NULL;
+	t->io_cq = NULL;
+}
