@@ -831,7 +831,9 @@ static int decode_subtask(struct dec *d, struct sl_snap_metadata *m, int op,
 		return DERR(d, -EINVAL, "%s: too many files or blobs", d->where);
 	memcpy(base, d->where, sizeof(base));
 	for (size_t f = 0; f < json_array_size(files); f++) {
-		snprintf(d->where, sizeof(d->where), "%s.files[%zu]", base, f);
+		/* a truncated location in a message is harmless */
+		if (snprintf(d->where, sizeof(d->where), "%s.files[%zu]", base, f) < 0)
+			return -EINVAL;
 		if ((rc = decode_file(d, m, op, t, json_array_get(files, f))) < 0)
 			return rc;
 	}
@@ -893,7 +895,8 @@ static int decode_operator(struct dec *d, struct sl_snap_metadata *m,
 					    "bad uid or parallelism");
 	memcpy(base, d->where, sizeof(base));
 	for (uint32_t t = 0; t < par; t++) {
-		snprintf(d->where, sizeof(d->where), "%s.subtasks[%u]", base, t);
+		if (snprintf(d->where, sizeof(d->where), "%s.subtasks[%u]", base, t) < 0)
+			return -EINVAL;
 		if ((rc = decode_subtask(d, m, op, t, json_array_get(subs, t))) < 0)
 			return rc;
 	}
