@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <yaml.h>
@@ -106,6 +107,10 @@ struct ld {
 	struct named_schema *schemas;
 	unsigned n_schemas;
 	yaml_node_t *root;
+	/* checkpoint keys that combine; their nodes give error lines */
+	bool at_least_once, unaligned;
+	yaml_node_t *mode_node, *unaligned_node, *aligned_timeout_node,
+		*ckpt_node;
 };
 
 static int line_of(const yaml_node_t *n)
@@ -1950,8 +1955,115 @@ static int parse_config(struct ld *ld, yaml_node_t *map, const char *prefix);
 static const char *const config_keys[] = {
 	"parallelism.default", "pipeline.max-parallelism",
 	"execution.buffer-timeout", "execution.buffer-timeout.interval",
-	"sluice.progress-interval", NULL
+	"sluice.progress-interval",
+	"execution.checkpointing.interval",
+	"execution.checkpointing.timeout",
+	"execution.checkpointing.min-pause",
+	"execution.checkpointing.max-concurrent-checkpoints",
+	"execution.checkpointing.tolerable-failed-checkpoints",
+	"execution.checkpointing.mode",
+	"execution.checkpointing.unaligned",
+	"execution.checkpointing.unaligned.enabled",
+	"execution.checkpointing.aligned-checkpoint-timeout",
+	"state.checkpoints.dir",
+	"state.checkpoints.num-retained",
+	NULL
 };
+
+/* The execution.checkpointing.* and state.checkpoints.* keys. */
+static int checkpoint_entry(struct ld *ld, const char *name, const char *key,
+			    yaml_node_t *v)
+{
+	struct sl_checkpoint_config *c = &ld->cfg.checkpoint;
+	const char *sub = name + strlen("execution.checkpointing.");
+	int64_t ns;
+	uint64_t x;
+	int rc;
+
+	if (strcmp(name, "state.checkpoints.dir") == 0) {
+		if (strlen(sval(v)) == 0 || strlen(sval(v)) >= sizeof(c->dir))
+			return lerr(ld, v, key, "give a directory path (1..%zu characters)",
+				    sizeof(c->dir) - 1);
+		snprintf(c->dir, sizeof(c->dir), "%s", sval(v));
+		ld->ckpt_node = v;
+		return 0;
+	}
+	if (strcmp(name, "state.checkpoints.num-retained") == 0 ||
+	    strcmp(sub, "max-concurrent-checkpoints") == 0 ||
+	    strcmp(sub, "tolerable-failed-checkpoints") == 0) {
+		rc = parse_u64(sval(v), &x);
+		if (rc < 0 || x > 1000000)
+			return lerr(ld, v, key, "'%s' is not a whole number in 0..1000000",
+				    sval(v));
+		if (name[0] == 's')
+			c->retained = (uint32_t)x;
+		else if (sub[0] == 'm')
+			c->max_concurrent = (uint32_t)x;
+		else
+			c->tolerable_failures = (uint32_t)x;
+		return 0;
+	}
+	if (strcmp(sub, "mode") == 0) {
+		if (strcasecmp(sval(v), "EXACTLY_ONCE") == 0)
+			ld->at_least_once = false;
+		else if (strcasecmp(sval(v), "AT_LEAST_ONCE") == 0)
+			ld->at_least_once = true;
+		else
+			return lerr(ld, v, key, "'%s' is not a mode; use EXACTLY_ONCE or AT_LEAST_ONCE",
+				    sval(v));
+		ld->mode_node = v;
+		return 0;
+	}
+	if (strncmp(sub, "unaligned", 9) == 0) {
+		if (parse_bool(sval(v), &ld->unaligned) < 0)
+			return lerr(ld, v, key, "'%s' is not true or false", sval(v));
+		ld->unaligned_node = v;
+		return 0;
+	}
+	if ((rc = parse_duration(sval(v), &ns)) < 0)
+		return duration_err(ld, v, key, rc);
+	x = (uint64_t)ns / 1000000;
+	if (strcmp(sub, "interval") == 0)
+		c->interval_ms = x;
+	else if (strcmp(sub, "timeout") == 0)
+		c->timeout_ms = x;
+	else if (strcmp(sub, "min-pause") == 0)
+		c->min_pause_ms = x;
+	else {
+		c->aligned_timeout_ms = x;
+		ld->aligned_timeout_node = v;
+	}
+	if (strcmp(sub, "interval") == 0 && ns > 0 && x == 0)
+		return lerr(ld, v, key, "'%s' is below 1 ms; checkpoint less often",
+			    sval(v));
+	return 0;
+}
+
+/* Checkpoint keys that only make sense together, checked once all are in. */
+static int checkpoint_resolve(struct ld *ld)
+{
+	struct sl_checkpoint_config *c = &ld->cfg.checkpoint;
+	char err[512];
+
+	if (ld->unaligned && ld->at_least_once)
+		return lerr(ld, ld->unaligned_node, "config.execution.checkpointing.unaligned",
+			    "unaligned checkpoints are exactly-once; they cannot be combined with execution.checkpointing.mode: AT_LEAST_ONCE (line %d); drop one of the two",
+			    line_of(ld->mode_node));
+	if (ld->aligned_timeout_node != NULL && !ld->unaligned)
+		return lerr(ld, ld->aligned_timeout_node,
+			    "config.execution.checkpointing.aligned-checkpoint-timeout",
+			    "switching to unaligned after a timeout needs execution.checkpointing.unaligned.enabled: true");
+	c->mode = ld->at_least_once ? SL_CKPT_AT_LEAST_ONCE
+		  : !ld->unaligned ? SL_CKPT_ALIGNED
+		  : c->aligned_timeout_ms > 0 ? SL_CKPT_ALIGNED_TIMEOUT
+					      : SL_CKPT_UNALIGNED;
+	if (sl_checkpoint_config_check(c, err, sizeof(err)) < 0) {
+		yaml_node_t *at = ld->ckpt_node ? ld->ckpt_node
+				: map_get(ld, ld->root, "config");
+		return lerr(ld, at, "config", "%s", err);
+	}
+	return 0;
+}
 
 /* One flattened config key; `kn` is its key node (for the line). */
 static int config_entry(struct ld *ld, yaml_node_t *kn, const char *name,
@@ -1973,6 +2085,9 @@ static int config_entry(struct ld *ld, yaml_node_t *kn, const char *name,
 	}
 	if ((rc = want_scalar(ld, v, key, "1")) < 0)
 		return rc;
+	if (strncmp(name, "execution.checkpointing.", 24) == 0 ||
+	    strncmp(name, "state.checkpoints.", 18) == 0)
+		return checkpoint_entry(ld, name, key, v);
 	if (strcmp(name, "parallelism.default") == 0 ||
 	    strcmp(name, "pipeline.max-parallelism") == 0) {
 		uint64_t max = SL_MAX_PARALLELISM_LIMIT;
@@ -2226,6 +2341,8 @@ static int load_doc(struct ld *ld)
 	sl_job_config_defaults(&ld->cfg);
 	if ((v = map_get(ld, root, "config")) != NULL &&
 	    (rc = parse_config(ld, v, "")) < 0)
+		return rc;
+	if ((rc = checkpoint_resolve(ld)) < 0)
 		return rc;
 	if (ld->cfg.default_parallelism > ld->cfg.max_parallelism)
 		return lerr(ld, map_get(ld, root, "config"), "config",

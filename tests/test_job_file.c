@@ -538,6 +538,29 @@ static const struct bad_case bad_cases[] = {
 	  { "x.yaml:5: layout: unknown key 'rings-size'; did you mean 'ring-size'?" } },
 	{ "operators:\n" GEN "  - {uid: out, type: null-sink, input: gen}\neal: {no-huge: true}\n",
 	  { "x.yaml:4: eal: expected a list of EAL arguments" } },
+	/* checkpoint keys */
+	{ "config:\n  execution.checkpointing.interval: 1s\n  execution.checkpointing.mode: AT_LEAST_ONCE\n"
+	  "  execution.checkpointing.unaligned.enabled: true\n  state.checkpoints.dir: /tmp/c\noperators:\n" GEN
+	  "  - {uid: out, type: null-sink, input: gen}\n",
+	  { "x.yaml:4: config.execution.checkpointing.unaligned: unaligned checkpoints are exactly-once",
+	    "AT_LEAST_ONCE (line 3)" } },
+	{ "config:\n  execution.checkpointing.interval: 1s\n  execution.checkpointing.aligned-checkpoint-timeout: 100ms\n"
+	  "  state.checkpoints.dir: /tmp/c\noperators:\n" GEN "  - {uid: out, type: null-sink, input: gen}\n",
+	  { "x.yaml:3: config.execution.checkpointing.aligned-checkpoint-timeout: ",
+	    "needs execution.checkpointing.unaligned.enabled: true" } },
+	{ "config:\n  execution.checkpointing.interval: 1s\noperators:\n" GEN
+	  "  - {uid: out, type: null-sink, input: gen}\n",
+	  { "x.yaml:2: config: state.checkpoints.dir: not set" } },
+	{ "config:\n  execution:\n    checkpointing:\n      mode: ONCE\noperators:\n" GEN
+	  "  - {uid: out, type: null-sink, input: gen}\n",
+	  { "x.yaml:4: config.execution.checkpointing.mode: 'ONCE' is not a mode; use EXACTLY_ONCE or AT_LEAST_ONCE" } },
+	{ "config:\n  execution.checkpointing.intervall: 1s\noperators:\n" GEN
+	  "  - {uid: out, type: null-sink, input: gen}\n",
+	  { "did you mean 'execution.checkpointing.interval'?" } },
+	{ "config:\n  execution.checkpointing.interval: 1s\n  execution.checkpointing.unaligned: true\n"
+	  "  execution.checkpointing.aligned-checkpoint-timeout: 20m\n  state.checkpoints.dir: /tmp/c\noperators:\n" GEN
+	  "  - {uid: out, type: null-sink, input: gen}\n",
+	  { "is not below execution.checkpointing.timeout" } },
 };
 
 /* Criterion runs each parameter in a new process image, where pointers
@@ -565,6 +588,41 @@ ParameterizedTest(int *idx, job_file, bad_inline, .timeout = 120)
 		cr_expect_not_null(strstr(err, c->expect[i]),
 				   "case %d: expected '%s' in: %s", *idx,
 				   c->expect[i], err);
+}
+
+Test(job_file, checkpoint_keys, .timeout = 120)
+{
+	static const char yaml[] =
+		"config:\n"
+		"  execution.checkpointing:\n"
+		"    interval: 500ms\n"
+		"    timeout: 1m\n"
+		"    min-pause: 100ms\n"
+		"    max-concurrent-checkpoints: 1\n"
+		"    tolerable-failed-checkpoints: 3\n"
+		"    unaligned: {enabled: true}\n"
+		"    aligned-checkpoint-timeout: 50ms\n"
+		"  state.checkpoints.dir: /tmp/sl-ckpts\n"
+		"  state.checkpoints.num-retained: 4\n"
+		"operators:\n"
+		"  - uid: gen\n"
+		"    type: generator\n"
+		"    schema: [{name: key, type: u64}]\n"
+		"  - {uid: out, type: null-sink, input: gen}\n";
+	struct sl_job_file *jf = sl_job_file_parse("c.yaml", yaml, strlen(yaml), err, sizeof(err));
+
+	cr_assert_not_null(jf, "%s", err);
+	const struct sl_checkpoint_config *c = &sl_job_get_config(jf->job)->checkpoint;
+	cr_expect_eq(c->interval_ms, 500);
+	cr_expect_eq(c->timeout_ms, 60000);
+	cr_expect_eq(c->min_pause_ms, 100);
+	cr_expect_eq(c->max_concurrent, 1);
+	cr_expect_eq(c->tolerable_failures, 3);
+	cr_expect_eq(c->aligned_timeout_ms, 50);
+	cr_expect_eq(c->mode, SL_CKPT_ALIGNED_TIMEOUT, "unaligned + timeout starts aligned");
+	cr_expect_str_eq(c->dir, "/tmp/sl-ckpts");
+	cr_expect_eq(c->retained, 4);
+	sl_job_file_free(jf);
 }
 
 /* ---------------------------------------------------------- values & misc */
