@@ -204,6 +204,8 @@ int __sl_ckpt_control_start(struct sl_job *job)
 	snprintf(name, sizeof(name), "slw%u", job->run_id);
 	wc.name = name;
 	job->io = sl_io_writer_create(&wc);
+	if (job->io != NULL && c->io_fault != NULL)
+		sl_io_writer_fault_set(job->io, c->io_fault);
 	job->done_seen = calloc(job->n_tasks, sizeof(bool));
 	snprintf(name, sizeof(name), "sla%u", job->run_id);
 	job->acks = rte_ring_create_elem(name, sizeof(struct sl_ckpt_task_ack),
@@ -292,8 +294,42 @@ bool __sl_ckpt_control_busy(struct sl_job *job)
 	return false;
 }
 
+void sl_job_checkpoint_summary(const struct sl_job *job,
+			       struct sl_job_checkpoints *out)
+{
+	*out = job->ckpt_summary;
+}
+
+static void summarize(struct sl_job *job)
+{
+	struct sl_job_checkpoints *s = &job->ckpt_summary;
+	const struct sl_coord_ckpt *h[SL_COORD_HISTORY];
+	struct sl_coord_counts k;
+	unsigned n;
+
+	memset(s, 0, sizeof(*s));
+	if (job->coord == NULL)
+		return;
+	sl_coord_counts(job->coord, &k);
+	s->triggered = k.triggered;
+	s->completed = k.completed;
+	s->failed = k.failed;
+	s->latest_completed = sl_coord_latest_completed(job->coord);
+	n = sl_coord_history(job->coord, h, SL_COORD_HISTORY);
+	for (unsigned i = 0; i < n; i++)
+		if (h[i]->status == SL_CKPT_FAILED && h[i]->reason[0] &&
+		    strncmp(h[i]->reason, "subsumed", 8) != 0) {
+			if (snprintf(s->last_failure, sizeof(s->last_failure),
+				     "checkpoint %" PRIu64 ": %s", h[i]->id,
+				     h[i]->reason) < 0)
+				s->last_failure[0] = '\0';
+			break;
+		}
+}
+
 void __sl_ckpt_control_stop(struct sl_job *job)
 {
+	summarize(job);
 	if (job->coord == NULL && job->io == NULL)
 		return;
 	for (uint32_t i = 0; i < job->n_tasks; i++)

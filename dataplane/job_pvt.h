@@ -171,6 +171,7 @@ struct sl_job {
 	struct sl_io_writer *io;
 	struct rte_ring *acks;	   /* subtasks -> coordinator (MPSC) */
 	bool *done_seen;	   /* per subtask, read before draining acks */
+	struct sl_job_checkpoints ckpt_summary; /* of the last run */
 	uint64_t job_id;	   /* fingerprint of the graph, in metadata */
 	unsigned run_id;	   /* makes rte object names unique per run */
 	uint64_t tsc_hz;

@@ -13,6 +13,7 @@
 #include <criterion/criterion.h>
 
 #include "eal_fixture.h"
+#include "sluice/io.h"
 #include "sluice/job.h"
 #include "sluice/operators.h"
 #include "sluice/snapshot.h"
@@ -251,5 +252,86 @@ Test(checkpoint, at_least_once_loses_nothing, .timeout = 120)
 {
 	sl_test_eal("(0-2)@(0-1)", NULL);
 	run_mode(SL_CKPT_AT_LEAST_ONCE, 3e6, 3000000, 256, 0);
+	sl_test_eal_fini();
+}
+
+/*
+ * A full disk or an I/O error while writing checkpoint 2's (then 3's)
+ * files: that checkpoint is declined with the reason, the job goes on, the
+ * next ones complete, and earlier complete checkpoints stay intact.
+ */
+static void run_with_fault(const struct sl_io_fault *fault, const char *expect_reason)
+{
+	struct sl_job_config cfg;
+	struct sl_generator_conf g;
+	struct sl_keyed_aggregate_conf agg = { .key = "key", .n_aggs = 1,
+		.aggs = { { .fn = SL_AGG_COUNT, .as = "count" } } };
+	struct sl_count_sink_conf sink = { 0 };
+	struct sl_job_checkpoints sum;
+	char root[] = "/tmp/sl-ckfault-XXXXXX";
+
+	cr_assert_not_null(mkdtemp(root));
+	sl_job_config_defaults(&cfg);
+	cfg.checkpoint.interval_ms = 40;
+	cfg.checkpoint.retained = 1000;
+	cfg.checkpoint.tolerable_failures = 2;
+	cfg.checkpoint.io_fault = fault;
+	snprintf(cfg.checkpoint.dir, sizeof(cfg.checkpoint.dir), "%s", root);
+	gen_conf(&g, 3000000, 3e6);
+
+	struct sl_job *job = sl_job_create("ckfault", &cfg);
+	int gi = sl_job_add(job, "gen", &sl_op_generator, &g, P);
+	int ci = sl_job_add(job, "count", &sl_op_keyed_aggregate, &agg, P);
+	int si = sl_job_add(job, "sink", &sl_op_count_sink, &sink, 1);
+	cr_assert_eq(sl_job_connect(job, gi, ci, SL_PART_HASH, "key"), 0);
+	cr_assert_eq(sl_job_connect(job, ci, si, SL_PART_REBALANCE, NULL), 0);
+	cr_assert_eq(sl_job_run(job), 0, "the job survives: %s", sl_job_error(job));
+
+	sl_job_checkpoint_summary(job, &sum);
+	cr_log_info("%" PRIu64 " triggered, %" PRIu64 " completed, %" PRIu64 " failed: %s",
+		    sum.triggered, sum.completed, sum.failed, sum.last_failure);
+	cr_assert_geq(sum.failed, 1, "the faulty checkpoint failed");
+	cr_assert(strstr(sum.last_failure, expect_reason), "reason given: %s", sum.last_failure);
+	cr_assert(strstr(sum.last_failure, "declined by subtask"), "%s", sum.last_failure);
+
+	uint64_t *ids = NULL;
+	size_t nids = 0;
+	struct sl_snap_err err;
+	bool have1 = false, later = false;
+	cr_assert_eq(sl_snap_chk_list(root, &ids, &nids, &err), 0, "%s", err.msg);
+	for (size_t i = 0; i < nids; i++) {
+		bool over = false;
+		uint64_t inflight = 0;
+		cr_assert_neq(ids[i], 2, "the declined checkpoint is not complete");
+		check_cut(root, ids[i], &g, true, &inflight, &over);
+		have1 |= ids[i] == 1;
+		later |= ids[i] > 3;
+	}
+	cr_assert(have1, "the checkpoint before the fault is intact");
+	cr_assert(later, "checkpoints after the fault completed");
+	free(ids);
+	sl_job_free(job);
+	char cmd[4200];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
+	cr_assert_eq(system(cmd), 0);
+}
+
+Test(checkpoint, full_disk_declines_and_the_job_goes_on, .timeout = 120)
+{
+	static const struct sl_io_fault enospc = {
+		.path_substr = "-c2.", .budget_err = ENOSPC, .budget_bytes = 100 };
+
+	sl_test_eal("(0-2)@(0-1)", NULL);
+	run_with_fault(&enospc, "No space left on device");
+	sl_test_eal_fini();
+}
+
+Test(checkpoint, io_error_declines_and_the_job_goes_on, .timeout = 120)
+{
+	static const struct sl_io_fault eio = {
+		.path_substr = "-c2.", .nth_write = 1, .nth_err = EIO };
+
+	sl_test_eal("(0-2)@(0-1)", NULL);
+	run_with_fault(&eio, "Input/output error");
 	sl_test_eal_fini();
 }

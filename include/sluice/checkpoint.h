@@ -31,6 +31,8 @@ enum sl_ckpt_mode {
 /** Mode name as in job files and statistics. */
 const char *sl_ckpt_mode_name(enum sl_ckpt_mode m);
 
+struct sl_io_fault;
+
 struct sl_checkpoint_config {
 	uint64_t interval_ms;	      /**< execution.checkpointing.interval; 0 = off */
 	uint64_t timeout_ms;	      /**< execution.checkpointing.timeout (600000) */
@@ -43,6 +45,9 @@ struct sl_checkpoint_config {
 	bool incremental;	      /**< state.backend.incremental */
 	uint32_t full_every;	      /**< with incremental: a full one every K (10) */
 	char dir[4096];		      /**< state.checkpoints.dir */
+	/** Fault injection for tests: applied to the checkpoint io writer
+	 *  (include/sluice/io.h); NULL in production. */
+	const struct sl_io_fault *io_fault;
 };
 
 /** Fill with the defaults noted above (checkpointing off). */

@@ -173,6 +173,15 @@ const struct sl_task_stats *sl_job_task_stats(const struct sl_job *job,
 					      unsigned *n);
 const struct sl_lcore_stats *sl_job_lcore_stats(const struct sl_job *job,
 						unsigned *n);
+/** Checkpoints of the last run. */
+struct sl_job_checkpoints {
+	uint64_t triggered, completed, failed;
+	uint64_t latest_completed;	/**< id, 0 if none */
+	char last_failure[192];		/**< reason of the newest failure */
+};
+void sl_job_checkpoint_summary(const struct sl_job *job,
+			       struct sl_job_checkpoints *out);
+
 /** Wall time of the last run in seconds. */
 double sl_job_elapsed(const struct sl_job *job);
 
