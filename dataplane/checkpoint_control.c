@@ -316,6 +316,22 @@ static void summarize(struct sl_job *job)
 	s->failed = k.failed;
 	s->latest_completed = sl_coord_latest_completed(job->coord);
 	n = sl_coord_history(job->coord, h, SL_COORD_HISTORY);
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t state = 0, written = 0;
+		if (h[i]->status != SL_CKPT_COMPLETED)
+			continue;
+		for (uint32_t t = 0; t < job->n_tasks; t++) {
+			const struct sl_ckpt_task_ack *a = &h[i]->acks[t];
+			if (!h[i]->have_ack[t])
+				continue;
+			s->max_sync_ns = RTE_MAX(s->max_sync_ns, a->sync_ns);
+			s->max_async_ns = RTE_MAX(s->max_async_ns, a->async_ns);
+			state += a->full_state_bytes;
+			written += a->state_bytes + a->inflight_bytes;
+		}
+		s->max_state_bytes = RTE_MAX(s->max_state_bytes, state);
+		s->max_written_bytes = RTE_MAX(s->max_written_bytes, written);
+	}
 	for (unsigned i = 0; i < n; i++)
 		if (h[i]->status == SL_CKPT_FAILED && h[i]->reason[0] &&
 		    strncmp(h[i]->reason, "subsumed", 8) != 0) {

@@ -335,3 +335,72 @@ Test(checkpoint, io_error_declines_and_the_job_goes_on, .timeout = 120)
 	run_with_fault(&eio, "Input/output error");
 	sl_test_eal_fini();
 }
+
+/* Largest synchronous pause of any subtask over the run's checkpoints. */
+static void pause_for_state(uint64_t keys, uint64_t records,
+			    struct sl_job_checkpoints *sum)
+{
+	struct sl_job_config cfg;
+	struct sl_generator_conf g;
+	struct sl_keyed_aggregate_conf agg = { .key = "key", .n_aggs = 1,
+		.aggs = { { .fn = SL_AGG_COUNT, .as = "count" } } };
+	char root[] = "/tmp/sl-ckpause-XXXXXX";
+
+	cr_assert_not_null(mkdtemp(root));
+	sl_job_config_defaults(&cfg);
+	cfg.checkpoint.interval_ms = 200;
+	cfg.checkpoint.retained = 1;
+	snprintf(cfg.checkpoint.dir, sizeof(cfg.checkpoint.dir), "%s", root);
+	gen_conf(&g, records, 0);
+	g.key_cardinality = keys;
+	g.rate = 8e6;
+
+	struct sl_job *job = sl_job_create("ckpause", &cfg);
+	int gi = sl_job_add(job, "gen", &sl_op_generator, &g, 1);
+	int ci = sl_job_add(job, "count", &sl_op_keyed_aggregate, &agg, 1);
+	int si = sl_job_add(job, "sink", &sl_op_null_sink, NULL, 1);
+	cr_assert_eq(sl_job_connect(job, gi, ci, SL_PART_HASH, "key"), 0);
+	cr_assert_eq(sl_job_connect(job, ci, si, SL_PART_FORWARD, NULL), 0);
+	cr_assert_eq(sl_job_place(job, gi, 0, 1), 0);
+	cr_assert_eq(sl_job_place(job, ci, 0, 2), 0);
+	cr_assert_eq(sl_job_place(job, si, 0, 2), 0);
+	cr_assert_eq(sl_job_run(job), 0, "%s", sl_job_error(job));
+	sl_job_checkpoint_summary(job, sum);
+	sl_job_free(job);
+	char cmd[4200];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
+	cr_assert_eq(system(cmd), 0);
+}
+
+/*
+ * The synchronous part of a snapshot is O(1) in the state size: with
+ * >= 256 MiB of keyed state it stays within an order of magnitude of the
+ * pause with a few thousand keys, measured in the same test, while the
+ * write-out (asynchronous, between batches) takes far longer.
+ */
+Test(checkpoint, sync_pause_independent_of_state_size, .timeout = 300)
+{
+	struct sl_job_checkpoints small, large;
+
+	sl_test_eal("(0-2)@(0-1)", NULL);
+	pause_for_state(4096, 4000000, &small);
+	pause_for_state(6000000, 24000000, &large);
+	cr_log_warn("keyed state %.1f MiB: sync pause max %.1f us, write-out max %.1f ms, %.1f MiB written",
+		    small.max_state_bytes / 1048576.0, small.max_sync_ns / 1e3,
+		    small.max_async_ns / 1e6, small.max_written_bytes / 1048576.0);
+	cr_log_warn("keyed state %.1f MiB: sync pause max %.1f us, write-out max %.1f ms, %.1f MiB written",
+		    large.max_state_bytes / 1048576.0, large.max_sync_ns / 1e3,
+		    large.max_async_ns / 1e6, large.max_written_bytes / 1048576.0);
+	cr_assert_geq(small.completed, 2);
+	cr_assert_geq(large.completed, 2);
+	cr_assert_geq(large.max_state_bytes, 256ULL << 20, "at least 256 MiB of keyed state");
+	cr_assert_lt(large.max_sync_ns, 10 * small.max_sync_ns + 1000000,
+		     "sync pause %lu ns with %lu MiB vs %lu ns with %lu KiB",
+		     (unsigned long)large.max_sync_ns,
+		     (unsigned long)(large.max_state_bytes >> 20),
+		     (unsigned long)small.max_sync_ns,
+		     (unsigned long)(small.max_state_bytes >> 10));
+	cr_assert_gt(large.max_async_ns, 10 * large.max_sync_ns,
+		     "the write-out is the long part, and it is asynchronous");
+	sl_test_eal_fini();
+}

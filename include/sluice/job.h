@@ -178,6 +178,11 @@ struct sl_job_checkpoints {
 	uint64_t triggered, completed, failed;
 	uint64_t latest_completed;	/**< id, 0 if none */
 	char last_failure[192];		/**< reason of the newest failure */
+	/* over the last SL_COORD_HISTORY completed checkpoints */
+	uint64_t max_sync_ns;		/**< longest synchronous part of a subtask */
+	uint64_t max_async_ns;		/**< longest snapshot-to-durable of a subtask */
+	uint64_t max_state_bytes;	/**< largest keyed state (memory) snapshotted */
+	uint64_t max_written_bytes;	/**< largest checkpoint (state + in flight) */
 };
 void sl_job_checkpoint_summary(const struct sl_job *job,
 			       struct sl_job_checkpoints *out);
