@@ -316,10 +316,15 @@ static void summarize(struct sl_job *job)
 	s->failed = k.failed;
 	s->latest_completed = sl_coord_latest_completed(job->coord);
 	n = sl_coord_history(job->coord, h, SL_COORD_HISTORY);
+	s->min_duration_ns = UINT64_MAX;
+	s->min_inflight_bytes = UINT64_MAX;
 	for (unsigned i = 0; i < n; i++) {
-		uint64_t state = 0, written = 0;
+		uint64_t state = 0, written = 0, inflight = 0;
+		uint64_t d = h[i]->end_mono_ns - h[i]->trigger_mono_ns;
 		if (h[i]->status != SL_CKPT_COMPLETED)
 			continue;
+		s->min_duration_ns = RTE_MIN(s->min_duration_ns, d);
+		s->max_duration_ns = RTE_MAX(s->max_duration_ns, d);
 		for (uint32_t t = 0; t < job->n_tasks; t++) {
 			const struct sl_ckpt_task_ack *a = &h[i]->acks[t];
 			if (!h[i]->have_ack[t])
@@ -328,10 +333,16 @@ static void summarize(struct sl_job *job)
 			s->max_async_ns = RTE_MAX(s->max_async_ns, a->async_ns);
 			state += a->full_state_bytes;
 			written += a->state_bytes + a->inflight_bytes;
+			inflight += a->inflight_bytes;
 		}
+		s->min_inflight_bytes = RTE_MIN(s->min_inflight_bytes, inflight);
 		s->max_state_bytes = RTE_MAX(s->max_state_bytes, state);
 		s->max_written_bytes = RTE_MAX(s->max_written_bytes, written);
 	}
+	if (s->min_duration_ns == UINT64_MAX)
+		s->min_duration_ns = 0;
+	if (s->min_inflight_bytes == UINT64_MAX)
+		s->min_inflight_bytes = 0;
 	for (unsigned i = 0; i < n; i++)
 		if (h[i]->status == SL_CKPT_FAILED && h[i]->reason[0] &&
 		    strncmp(h[i]->reason, "subsumed", 8) != 0) {

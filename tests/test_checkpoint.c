@@ -6,6 +6,7 @@
  * The expected counts are computed here from the generator's definition.
  */
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -385,10 +386,10 @@ Test(checkpoint, sync_pause_independent_of_state_size, .timeout = 300)
 	sl_test_eal("(0-2)@(0-1)", NULL);
 	pause_for_state(4096, 4000000, &small);
 	pause_for_state(6000000, 24000000, &large);
-	cr_log_warn("keyed state %.1f MiB: sync pause max %.1f us, write-out max %.1f ms, %.1f MiB written",
+	fprintf(stderr, "keyed state %.1f MiB: sync pause max %.1f us, write-out max %.1f ms, %.1f MiB written\n",
 		    small.max_state_bytes / 1048576.0, small.max_sync_ns / 1e3,
 		    small.max_async_ns / 1e6, small.max_written_bytes / 1048576.0);
-	cr_log_warn("keyed state %.1f MiB: sync pause max %.1f us, write-out max %.1f ms, %.1f MiB written",
+	fprintf(stderr, "keyed state %.1f MiB: sync pause max %.1f us, write-out max %.1f ms, %.1f MiB written\n",
 		    large.max_state_bytes / 1048576.0, large.max_sync_ns / 1e3,
 		    large.max_async_ns / 1e6, large.max_written_bytes / 1048576.0);
 	cr_assert_geq(small.completed, 2);
