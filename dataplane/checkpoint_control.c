@@ -343,15 +343,8 @@ static void summarize(struct sl_job *job)
 		s->min_duration_ns = 0;
 	if (s->min_inflight_bytes == UINT64_MAX)
 		s->min_inflight_bytes = 0;
-	for (unsigned i = 0; i < n; i++)
-		if (h[i]->status == SL_CKPT_FAILED && h[i]->reason[0] &&
-		    strncmp(h[i]->reason, "subsumed", 8) != 0) {
-			if (snprintf(s->last_failure, sizeof(s->last_failure),
-				     "checkpoint %" PRIu64 ": %s", h[i]->id,
-				     h[i]->reason) < 0)
-				s->last_failure[0] = '\0';
-			break;
-		}
+	snprintf(s->last_failure, sizeof(s->last_failure), "%s",
+		 sl_coord_last_failure(job->coord));
 }
 
 void __sl_ckpt_control_stop(struct sl_job *job)

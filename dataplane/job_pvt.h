@@ -65,6 +65,9 @@ struct in_port {
 	/* the rest of a burst after an aligned marker, read after alignment */
 	unsigned n_held, held_pos;
 	struct sl_batch *held[HELD_MAX];
+	/* a burst dequeued but not processed yet (while deciding on it) */
+	struct sl_batch **pending;
+	unsigned n_pending;
 };
 
 /* Coordinator -> subtask commands (an SPSC ring per subtask). */

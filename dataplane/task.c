@@ -396,8 +396,12 @@ static int poll_inputs(struct task *t)
 			if (t->bt != NULL) {
 				/* announcements of markers in this burst are
 				 * visible now: decide before processing it */
+				in->pending = burst;
+				in->n_pending = got;
 				__sl_ckpt_poll_announcements(t);
 				__sl_ckpt_decide(t);
+				in->pending = NULL;
+				in->n_pending = 0;
 			}
 			rc = consume(t, in, idx, burst, got);
 		}

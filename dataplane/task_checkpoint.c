@@ -16,6 +16,8 @@
  *    coordinator with the files it wrote.
  * All of it runs on the subtask's lcore and never waits for the disk.
  */
+/* rte_ring_dequeue_zc_*: peeking into a ring without consuming */
+#define ALLOW_EXPERIMENTAL_API 1
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -27,6 +29,7 @@
 #include <rte_errno.h>
 #include <rte_pause.h>
 #include <rte_ring.h>
+#include <rte_ring_peek_zc.h>
 
 #include "job_pvt.h"
 #include "sluice/io.h"
@@ -615,6 +618,63 @@ void __sl_ckpt_poll_announcements(struct task *t)
 						  ev.seq, now);
 }
 
+/*
+ * Unaligned: persist an input's in-flight batches as soon as its barrier
+ * announcement says where they end, without processing them: the held or
+ * just-dequeued ones, then the ones still in the ring (peeked, not
+ * consumed).  The checkpoint then need not wait until the subtask worked
+ * through a full ring; the batches are processed later as usual.
+ */
+static void persist_ahead(struct task *t, struct sl_ckpt_ctx *ck, unsigned i,
+			  uint64_t end)
+{
+	struct in_port *in = &t->in[i];
+	const uint64_t from = in->consumed;
+	uint64_t seq = from;
+	uint64_t known = from + in->n_held + in->n_pending;
+	struct rte_ring_zc_data zcd;
+	unsigned want = 0;
+
+	/* all or nothing: the batches not persisted here are persisted when
+	 * processed, so a partial range would be persisted twice.  Batches
+	 * still staged at the sender (an aligned barrier) are not in the
+	 * ring yet: try again later. */
+	if (known != in->ch->received)
+		return;
+	if (end > known) {
+		want = (unsigned)(end - known);
+		if (rte_ring_count(in->ch->data) < want)
+			return;
+	}
+	for (unsigned k = 0; k < in->n_held && seq < end; k++, seq++)
+		persist(ck, i, in->held[k], seq);
+	for (unsigned k = 0; k < in->n_pending && seq < end; k++, seq++)
+		persist(ck, i, in->pending[k], seq);
+	if (want > 0) {
+		/* single consumer: what we counted is still there */
+		unsigned n = rte_ring_dequeue_zc_burst_start(in->ch->data, want,
+							     &zcd, NULL);
+		struct sl_batch **p1 = zcd.ptr1, **p2 = zcd.ptr2;
+		for (unsigned k = 0; k < n; k++, seq++)
+			persist(ck, i, k < zcd.n1 ? p1[k] : p2[k - zcd.n1], seq);
+		/* consume nothing: they are processed in their turn */
+		rte_ring_dequeue_zc_finish(in->ch->data, 0);
+	}
+	sl_bt_persisted_ahead(t->bt, ck->id, i, from);
+}
+
+static void persist_ahead_all(struct task *t)
+{
+	for (unsigned c = 0; c < t->n_ck; c++) {
+		struct sl_ckpt_ctx *ck = t->ck[c];
+		for (unsigned i = 0; i < t->n_in; i++) {
+			uint64_t end;
+			if (sl_bt_needs_ahead(t->bt, ck->id, i, &end))
+				persist_ahead(t, ck, i, end);
+		}
+	}
+}
+
 int __sl_ckpt_decide(struct task *t)
 {
 	uint64_t now = tsc_ns(t, rte_get_tsc_cycles());
@@ -622,8 +682,11 @@ int __sl_ckpt_decide(struct task *t)
 
 	for (;;) {
 		struct sl_bt_decision d = sl_bt_next(t->bt, now);
-		if (d.action != SL_BT_SNAPSHOT)
+		if (d.action != SL_BT_SNAPSHOT) {
+			if (t->n_ck > 0)
+				persist_ahead_all(t);
 			return n;
+		}
 		int rc = __sl_ckpt_snapshot(t, d.id, d.unaligned, d.switched);
 		if (rc < 0) {
 			struct sl_ckpt_task_ack a = {

@@ -18,6 +18,8 @@ struct bt_input {
 	bool marker;	   /* reached: all batches before it processed */
 	uint64_t seq;	   /* marker position, when announced */
 	uint64_t consumed; /* processed at the snapshot */
+	bool ahead;	   /* [ahead_from, seq) persisted without processing */
+	uint64_t ahead_from;
 };
 
 struct bt_ckpt {
@@ -255,8 +257,10 @@ uint64_t sl_bt_persist(const struct sl_barrier_tracker *bt, unsigned in,
 		if (c->id == 0 || !c->taken || !c->unaligned || x->marker)
 			continue;
 		/* in flight: not processed at the snapshot, before the
-		 * barrier (everything until the announcement says where) */
-		if (seq >= x->consumed && (!x->announced || seq < x->seq))
+		 * barrier (everything until the announcement says where),
+		 * and not already persisted ahead of processing */
+		if (seq >= x->consumed && (!x->announced || seq < x->seq) &&
+		    !(x->ahead && seq >= x->ahead_from))
 			return c->id;
 	}
 	return 0;
@@ -266,13 +270,39 @@ bool sl_bt_inputs_done(const struct sl_barrier_tracker *bt, uint64_t id)
 {
 	const struct bt_ckpt *c = find(bt, id);
 
-	if (c == NULL)
-		return false;
-	if (!c->taken)
+	if (c == NULL || !c->taken)
 		return false;
 	if (!c->unaligned)
 		return true;
-	return all_markers(bt, c);
+	for (unsigned i = 0; i < bt->n; i++)
+		if (!c->in[i].marker && !bt->ended[i] && !c->in[i].ahead)
+			return false;
+	return true;
+}
+
+bool sl_bt_needs_ahead(const struct sl_barrier_tracker *bt, uint64_t id,
+		       unsigned in, uint64_t *seq)
+{
+	const struct bt_ckpt *c = find(bt, id);
+
+	if (c == NULL || !c->taken || !c->unaligned || in >= bt->n)
+		return false;
+	const struct bt_input *x = &c->in[in];
+	if (!x->announced || x->marker || x->ahead || bt->ended[in])
+		return false;
+	*seq = x->seq;
+	return true;
+}
+
+void sl_bt_persisted_ahead(struct sl_barrier_tracker *bt, uint64_t id,
+			   unsigned in, uint64_t from)
+{
+	struct bt_ckpt *c = find(bt, id);
+
+	if (c == NULL || in >= bt->n)
+		return;
+	c->in[in].ahead = true;
+	c->in[in].ahead_from = from;
 }
 
 void sl_bt_times(const struct sl_barrier_tracker *bt, uint64_t id,

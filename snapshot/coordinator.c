@@ -41,6 +41,7 @@ struct sl_coord {
 	uint32_t n_retained;
 
 	struct sl_coord_counts counts;
+	char last_failure[224]; /* newest failure, whatever the history keeps */
 	char err[320];
 };
 
@@ -180,6 +181,8 @@ static int fail(struct sl_coord *c, struct sl_coord_ckpt *ck, uint64_t now,
 		c->ops->release(c->ctx, ck);
 	if (!counts)
 		return 0;
+	snprintf(c->last_failure, sizeof(c->last_failure), "checkpoint %llu: %s",
+		 (unsigned long long)ck->id, reason);
 	c->counts.failed++;
 	if (++c->counts.consecutive_failures > c->cfg.tolerable_failures) {
 		snprintf(c->err, sizeof(c->err),
@@ -351,6 +354,11 @@ unsigned sl_coord_history(const struct sl_coord *c,
 			out[n++] = ck;
 	}
 	return n;
+}
+
+const char *sl_coord_last_failure(const struct sl_coord *c)
+{
+	return c->last_failure;
 }
 
 const char *sl_coord_error(const struct sl_coord *c)

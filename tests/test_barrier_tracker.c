@@ -167,3 +167,28 @@ Test(barrier_tracker, forget_unblocks_and_drops_stale_events)
 	cr_assert_not(sl_bt_input_blocked(bt, 1));
 	sl_bt_free(bt);
 }
+
+Test(barrier_tracker, unaligned_in_flight_batches_persisted_ahead)
+{
+	struct sl_barrier_tracker *bt = sl_bt_create(2, SL_CKPT_UNALIGNED, 0);
+	uint64_t consumed[2] = { 3, 5 }, seq;
+
+	sl_bt_on_announce(bt, 0, 7, 10, 0);
+	expect_snapshot(bt, 0, 7, true, false);
+	sl_bt_snapshot_taken(bt, 7, consumed, 0);
+	cr_assert(sl_bt_needs_ahead(bt, 7, 0, &seq), "input 0's batches 3..9 can go now");
+	cr_assert_eq(seq, 10);
+	cr_assert_not(sl_bt_needs_ahead(bt, 7, 1, &seq), "input 1 has not announced");
+	sl_bt_persisted_ahead(bt, 7, 0, 3);
+	cr_assert_not(sl_bt_needs_ahead(bt, 7, 0, &seq), "once");
+	cr_assert_eq(sl_bt_persist(bt, 0, 4), 0, "not persisted again when processed");
+	cr_assert_not(sl_bt_inputs_done(bt, 7), "input 1 still open");
+	cr_assert_eq(sl_bt_persist(bt, 1, 6), 7, "input 1 persists what it delivers");
+	sl_bt_on_announce(bt, 1, 7, 9, 0);
+	cr_assert(sl_bt_needs_ahead(bt, 7, 1, &seq));
+	sl_bt_persisted_ahead(bt, 7, 1, 7);
+	cr_assert_eq(sl_bt_persist(bt, 1, 6), 7, "before the ahead range: persisted when processed");
+	cr_assert_eq(sl_bt_persist(bt, 1, 7), 0);
+	cr_assert(sl_bt_inputs_done(bt, 7), "done without waiting for the markers");
+	sl_bt_free(bt);
+}

@@ -405,3 +405,68 @@ Test(checkpoint, sync_pause_independent_of_state_size, .timeout = 300)
 		     "the write-out is the long part, and it is asynchronous");
 	sl_test_eal_fini();
 }
+
+/* gen -> slow sink over one short ring: the ring is always full. */
+static void backpressured(enum sl_ckpt_mode mode, struct sl_job_checkpoints *sum)
+{
+	struct sl_job_config cfg;
+	struct sl_generator_conf g;
+	struct sl_count_sink_conf sink = { .delay_us_per_batch = 1000 };
+	char root[] = "/tmp/sl-ckover-XXXXXX";
+
+	cr_assert_not_null(mkdtemp(root));
+	sl_job_config_defaults(&cfg);
+	cfg.ring_size = 128;
+	cfg.burst_size = 4; /* a turn of the sink's loop takes 4 ms, not 32 */
+	cfg.checkpoint.interval_ms = 200;
+	cfg.checkpoint.retained = 1000;
+	cfg.checkpoint.mode = mode;
+	snprintf(cfg.checkpoint.dir, sizeof(cfg.checkpoint.dir), "%s", root);
+	gen_conf(&g, 350000, 0);
+
+	struct sl_job *job = sl_job_create("ckover", &cfg);
+	int gi = sl_job_add(job, "gen", &sl_op_generator, &g, 1);
+	int si = sl_job_add(job, "sink", &sl_op_count_sink, &sink, 1);
+	cr_assert_eq(sl_job_connect(job, gi, si, SL_PART_FORWARD, NULL), 0);
+	cr_assert_eq(sl_job_place(job, gi, 0, 1), 0);
+	cr_assert_eq(sl_job_place(job, si, 0, 2), 0);
+	cr_assert_eq(sl_job_run(job), 0, "%s", sl_job_error(job));
+	sl_job_checkpoint_summary(job, sum);
+	sl_job_free(job);
+	char cmd[4200];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
+	cr_assert_eq(system(cmd), 0);
+}
+
+/*
+ * Under backpressure the unaligned barrier overtakes the full ring: the
+ * sink snapshots while the ring still holds data (persisted as channel
+ * state straight from the ring) and checkpoints complete quickly.  The
+ * aligned barrier waits behind the ring: no channel state, and every
+ * checkpoint takes about as long as draining the ring (128 batches at
+ * 1 ms each).
+ */
+Test(checkpoint, unaligned_barrier_overtakes_a_full_ring, .timeout = 120)
+{
+	struct sl_job_checkpoints un, al;
+
+	sl_test_eal("(0-2)@(0-1)", NULL);
+	backpressured(SL_CKPT_UNALIGNED, &un);
+	backpressured(SL_CKPT_ALIGNED, &al);
+	fprintf(stderr, "unaligned: %" PRIu64 " checkpoints, %.1f..%.1f ms, in flight >= %" PRIu64 " bytes\n",
+		un.completed, un.min_duration_ns / 1e6, un.max_duration_ns / 1e6,
+		un.min_inflight_bytes);
+	fprintf(stderr, "aligned:   %" PRIu64 " checkpoints, %.1f..%.1f ms, in flight >= %" PRIu64 " bytes\n",
+		al.completed, al.min_duration_ns / 1e6, al.max_duration_ns / 1e6,
+		al.min_inflight_bytes);
+	cr_assert_geq(un.completed, 2);
+	cr_assert_geq(al.completed, 2);
+	cr_assert_gt(un.min_inflight_bytes, 0,
+		     "every unaligned checkpoint holds data that was queued ahead of its barrier");
+	cr_assert_eq(al.min_inflight_bytes, 0, "aligned checkpoints persist no channel state");
+	cr_assert_geq(al.min_duration_ns, 100000000ULL,
+		      "aligned barriers wait behind the full ring (128 batches x 1 ms)");
+	cr_assert_lt(un.max_duration_ns, al.min_duration_ns,
+		     "unaligned checkpoints complete before the ring could drain");
+	sl_test_eal_fini();
+}

@@ -112,10 +112,25 @@ uint64_t sl_bt_persist(const struct sl_barrier_tracker *bt, unsigned in,
 
 /**
  * True once the subtask's inputs hold nothing more for checkpoint `id`:
- * snapshot taken and every input reached its marker (or ended), so all
- * its in-flight batches were seen.
+ * snapshot taken and every input reached its marker, ended, or had its
+ * in-flight batches persisted ahead.
  */
 bool sl_bt_inputs_done(const struct sl_barrier_tracker *bt, uint64_t id);
+
+/**
+ * Unaligned: true when input `in` announced checkpoint `id` at `*seq` and
+ * its batches before that were not persisted yet.  The runtime can then
+ * persist them at once, without processing them (they are still queued),
+ * and report it with sl_bt_persisted_ahead(): the checkpoint need not wait
+ * for the subtask to work through a full ring.
+ */
+bool sl_bt_needs_ahead(const struct sl_barrier_tracker *bt, uint64_t id,
+		       unsigned in, uint64_t *seq);
+
+/** Batches `from`..marker of input `in` were persisted for `id`; they are
+ *  processed later as usual, but not persisted again. */
+void sl_bt_persisted_ahead(struct sl_barrier_tracker *bt, uint64_t id,
+			   unsigned in, uint64_t from);
 
 /** Statistics of the checkpoint in progress (0 when unknown). */
 void sl_bt_times(const struct sl_barrier_tracker *bt, uint64_t id,

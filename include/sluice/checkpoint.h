@@ -170,6 +170,9 @@ void sl_coord_counts(const struct sl_coord *c, struct sl_coord_counts *out);
 unsigned sl_coord_history(const struct sl_coord *c,
 			  const struct sl_coord_ckpt **out, unsigned max);
 
+/** "checkpoint N: reason" of the newest failure ("" if none). */
+const char *sl_coord_last_failure(const struct sl_coord *c);
+
 /** Why the coordinator gave up ("" if it did not). */
 const char *sl_coord_error(const struct sl_coord *c);
 
