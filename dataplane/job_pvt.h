@@ -63,7 +63,7 @@ struct in_port {
 	bool drain;
 	uint64_t consumed; /* batches processed: the next one's sequence number */
 	/* the rest of a burst after an aligned marker, read after alignment */
-	unsigned n_held, held_pos;
+	unsigned n_held;
 	struct sl_batch *held[HELD_MAX];
 	/* a burst dequeued but not processed yet (while deciding on it) */
 	struct sl_batch **pending;
@@ -132,7 +132,6 @@ struct task {
 	struct rte_ring *io_cq;		   /* io completions */
 	struct sl_ckpt_ctx *ck[CKPT_SLOTS]; /* checkpoints in progress here */
 	unsigned n_ck;
-	bool finished_acked;		   /* ended: acks on its behalf */
 	char err[256];
 } __rte_cache_aligned;
 

@@ -356,7 +356,6 @@ static int consume(struct task *t, struct in_port *in, unsigned idx,
 			 * points into it and the copy moves it down) */
 			memmove(in->held, b + i + 1, (n - i - 1) * sizeof(*b));
 			in->n_held = n - i - 1;
-			in->held_pos = 0;
 			return 0;
 		}
 	}

@@ -45,8 +45,6 @@ enum { FILE_KEYED, FILE_CHAN, N_FILES };
 struct ckpt_file {
 	struct sl_io_file *io;
 	char name[SL_SNAP_NAME_MAX];
-	bool used;	   /* a buffer went to it */
-	bool closing;	   /* FSYNC + CLOSE submitted */
 	struct sl_snap_file_info info;
 };
 
@@ -120,26 +118,6 @@ static uint64_t cookie(const struct sl_ckpt_ctx *ck, unsigned file)
 	return ck->id << 8 | file;
 }
 
-static void submit(struct sl_ckpt_ctx *ck, const struct sl_io_req *req)
-{
-	struct sl_io_writer *w = ck->t->job->io;
-
-	ck->outstanding++;
-	if (ck->n_pending == 0 && sl_io_submit(w, req) == 0)
-		return;
-	if (ck->n_pending == PENDING_MAX) {
-		/* the writer is far behind: wait for it rather than lose
-		 * ordering (bounded: it drains independently of us) */
-		while (ck->n_pending > 0 && sl_io_submit(w, &ck->pending[0]) == 0) {
-			memmove(ck->pending, ck->pending + 1,
-				--ck->n_pending * sizeof(ck->pending[0]));
-			if (ck->n_pending == PENDING_MAX)
-				rte_pause();
-		}
-	}
-	ck->pending[ck->n_pending++] = *req;
-}
-
 static void resubmit_pending(struct sl_ckpt_ctx *ck)
 {
 	unsigned done = 0;
@@ -152,6 +130,23 @@ static void resubmit_pending(struct sl_ckpt_ctx *ck)
 			(ck->n_pending - done) * sizeof(ck->pending[0]));
 		ck->n_pending -= done;
 	}
+}
+
+static void submit(struct sl_ckpt_ctx *ck, const struct sl_io_req *req)
+{
+	struct sl_io_writer *w = ck->t->job->io;
+
+	ck->outstanding++;
+	if (ck->n_pending == 0 && sl_io_submit(w, req) == 0)
+		return;
+	/* the writer is far behind: wait for room rather than lose ordering
+	 * (bounded: the main lcore drains its ring independently of us) */
+	while (ck->n_pending == PENDING_MAX) {
+		resubmit_pending(ck);
+		if (ck->n_pending == PENDING_MAX)
+			rte_pause();
+	}
+	ck->pending[ck->n_pending++] = *req;
 }
 
 static int open_file(struct sl_ckpt_ctx *ck, unsigned which)
@@ -192,7 +187,6 @@ static int sink(struct sl_ckpt_ctx *ck, unsigned which, uint64_t off, void *buf,
 		sl_snap_buf_free(buf);
 		return rc;
 	}
-	ck->file[which].used = true;
 	struct sl_io_req r = sl_io_req_write_fn(ck->file[which].io, off, buf,
 						(uint32_t)len, release_buf, buf,
 						ck->t->io_cq, cookie(ck, which));
@@ -492,7 +486,6 @@ static void close_files(struct sl_ckpt_ctx *ck)
 		struct sl_io_req cl = sl_io_req_close(f->io, t->io_cq, cookie(ck, i));
 		submit(ck, &fs);
 		submit(ck, &cl);
-		f->closing = true;
 		if (ck->h != NULL && !ck->err)
 			sl_snap_file_ref_set(&ck->h->refs[ck->h->n_refs++], f->name,
 					     i == FILE_KEYED ? SL_SNAP_FILE_KEYED
