@@ -4,19 +4,24 @@
  * by sl_field_format(), bytes as hex) or binary (records in the schema's
  * row layout, padding included, exactly as the batches hold them).
  *
- * With parallelism > 1, subtask i writes `path` with ".i" inserted before
- * the extension ("out.csv" -> "out.0.csv", "out" -> "out.0").
+ * Without checkpoints, subtask i writes one file: `path`, or with
+ * parallelism > 1 `path` with ".i" inserted before the extension
+ * ("out.csv" -> "out.0.csv", "out" -> "out.0").  It writes through a 1 MiB
+ * buffer into a hidden temp file in the same directory (sl_io_tmp_path()),
+ * and at the end of the stream flushes, fsyncs and publishes it under the
+ * final name (rename + directory fsync), so a reader never sees a partial
+ * file.  A job that fails or is cancelled removes its temp files and
+ * publishes nothing.
  *
- * Each subtask writes through a 1 MiB buffer into a hidden temp file in the
- * same directory (sl_io_tmp_path()), and at the end of the stream flushes,
- * fsyncs and publishes it under the final name (rename + directory fsync),
- * so a reader never sees a partial file.  A job that fails or is cancelled
- * removes its temp files and publishes nothing.  (Exactly-once across
- * checkpoints, with one transaction per checkpoint, is the two-phase-commit
- * sink's job.)
+ * With checkpoints the sink is transactional (two-phase commit): it writes
+ * part files, one per subtask and checkpoint, that become visible when the
+ * checkpoint covering them completes, and a restore commits or discards
+ * them so that committed output holds every record exactly once.  Names
+ * and protocol: sink_file_parts.c.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +31,7 @@
 
 #include "sluice/io_file.h"
 #include "sluice/operators.h"
+#include "sink_file_pvt.h"
 
 #define FSINK_BUF_SIZE (1u << 20)
 
@@ -34,11 +40,15 @@ struct file_sink {
 	enum sl_file_format format;
 	const struct sl_schema *schema;
 	bool published;
+	bool txn;	 /* transactional: part files, see sink_file_parts.c */
+	int deferred_rc; /* a commit in notify_complete() failed: fail next */
+	uint64_t last_id; /* newest checkpoint snapshotted or restored */
 	size_t line_max; /* longest CSV line a record can produce */
 	size_t len;	 /* bytes buffered */
 	uint8_t *buf;
 	char path[SL_PATH_MAX];
 	char tmp[SL_PATH_MAX];
+	struct fsink_parts parts;
 };
 
 static int fsink_err(char *err, size_t len, int rc, const char *fmt, ...)
@@ -120,12 +130,58 @@ static int fsink_flush(struct sl_task *t, struct file_sink *s)
 		return 0;
 	rc = sl_io_write_all(s->fd, s->buf, s->len);
 	if (rc < 0) {
-		sl_task_error(t, "cannot write %s (temp file %s): %s", s->path,
+		sl_task_error(t, "cannot write %s (file %s): %s", s->path,
 			      s->tmp, strerror(-rc));
 		return rc;
 	}
+	/* transactional: start write-back now, so that the fdatasync at the
+	 * next barrier has little left to do */
+	if (s->txn)
+		(void)sync_file_range(s->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 	s->len = 0;
 	return 0;
+}
+
+/* Create the file to write (lazily: an empty part is never created). */
+static int fsink_start(struct sl_task *t, struct file_sink *s)
+{
+	int rc;
+
+	s->fd = open(s->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (s->fd < 0) {
+		rc = -errno;
+		sl_task_error(t, "cannot create %s (for %s): %s; check that the directory exists and is writable",
+			      s->tmp, s->path, strerror(errno));
+		return rc;
+	}
+	if (s->format == SL_FILE_CSV) {
+		/* the header is at most 32 bytes per field name */
+		s->len = (size_t)sl_schema_csv_header(s->schema, (char *)s->buf,
+						      FSINK_BUF_SIZE - 1);
+		s->buf[s->len++] = '\n';
+	}
+	return 0;
+}
+
+/* Flush, make durable and close the current file. */
+static int fsink_finish_file(struct sl_task *t, struct file_sink *s)
+{
+	int rc = fsink_flush(t, s);
+
+	if (rc < 0)
+		return rc;
+	if (fdatasync(s->fd) < 0) {
+		rc = -errno;
+		sl_task_error(t, "cannot fsync %s (for %s): %s", s->tmp, s->path,
+			      strerror(errno));
+		return rc;
+	}
+	rc = close(s->fd) < 0 ? -errno : 0;
+	s->fd = -1;
+	if (rc < 0)
+		sl_task_error(t, "cannot close %s (for %s): %s", s->tmp, s->path,
+			      strerror(-rc));
+	return rc;
 }
 
 static int fsink_open(struct sl_task *t, void **op)
@@ -141,26 +197,30 @@ static int fsink_open(struct sl_task *t, void **op)
 	s->fd = -1;
 	s->format = c->format;
 	s->schema = sc;
-	if ((rc = fsink_subtask_path(c->path, t->info.index, t->info.parallelism,
-				     s->path, sizeof(s->path))) < 0 ||
-	    (rc = sl_io_tmp_path(s->path, s->tmp, sizeof(s->tmp))) < 0) {
+	s->txn = t->info.checkpointing;
+	/* s->tmp is the file being written: the in-progress part, or the
+	 * temp file of the one output file */
+	if (s->txn) {
+		strcpy(s->path, c->path); /* both SL_PATH_MAX */
+		rc = fsink_parts_init(&s->parts, c->path, t->info.index);
+		if (rc == 0)
+			rc = fsink_part_path(&s->parts, FSINK_IN_PROGRESS, 0, s->tmp,
+					     sizeof(s->tmp));
+	} else {
+		rc = fsink_subtask_path(c->path, t->info.index, t->info.parallelism,
+					s->path, sizeof(s->path));
+		if (rc == 0)
+			rc = sl_io_tmp_path(s->path, s->tmp, sizeof(s->tmp));
+	}
+	if (rc != 0) {
 		sl_task_error(t, "path %s is too long", c->path);
 		free(s);
-		return rc;
+		return -ENAMETOOLONG;
 	}
 	s->buf = malloc(FSINK_BUF_SIZE);
 	if (s->buf == NULL) {
 		free(s);
 		return -ENOMEM;
-	}
-	s->fd = open(s->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (s->fd < 0) {
-		rc = -errno;
-		sl_task_error(t, "cannot create %s (temp file for %s): %s; check that the directory exists and is writable",
-			      s->tmp, s->path, strerror(errno));
-		free(s->buf);
-		free(s);
-		return rc;
 	}
 	if (s->format == SL_FILE_CSV) {
 		s->line_max = 1;
@@ -170,10 +230,12 @@ static int fsink_open(struct sl_task *t, void **op)
 			s->line_max += (sc->fields[i].type == SL_TYPE_BYTES
 						? 2u * sc->fields[i].size + 1
 						: 32u) + 1;
-		/* the header is at most 32 bytes per field name */
-		s->len = (size_t)sl_schema_csv_header(sc, (char *)s->buf,
-						      FSINK_BUF_SIZE - 1);
-		s->buf[s->len++] = '\n';
+	}
+	/* without checkpoints the (possibly empty) file always exists */
+	if (!s->txn && (rc = fsink_start(t, s)) < 0) {
+		free(s->buf);
+		free(s);
+		return rc;
 	}
 	*op = s;
 	return 0;
@@ -232,10 +294,41 @@ static int fsink_process(void *op, struct sl_task *t, unsigned input,
 			 struct sl_batch *b)
 {
 	struct file_sink *s = op;
+	int rc;
 
 	(void)input;
+	if (unlikely(s->deferred_rc < 0))
+		return s->deferred_rc;
+	if (unlikely(s->fd < 0) && (rc = fsink_start(t, s)) < 0)
+		return rc;
 	return s->format == SL_FILE_CSV ? fsink_process_csv(t, s, b)
 					: fsink_process_binary(t, s, b);
+}
+
+/* Transactional end of stream: the last part takes the next id, and
+ * everything pending is committed (the job finished). */
+static int fsink_txn_end(struct sl_task *t, struct file_sink *s)
+{
+	char err[512];
+	int rc;
+
+	if (s->fd >= 0) {
+		uint64_t id = s->last_id + 1;
+
+		if (s->parts.n_pending > 0 &&
+		    s->parts.pending[s->parts.n_pending - 1] >= id)
+			id = s->parts.pending[s->parts.n_pending - 1] + 1;
+		if ((rc = fsink_finish_file(t, s)) < 0)
+			return rc;
+		if ((rc = fsink_parts_seal(&s->parts, id, err, sizeof(err))) < 0) {
+			sl_task_error(t, "%s", err);
+			return rc;
+		}
+	}
+	rc = fsink_parts_commit(&s->parts, UINT64_MAX, err, sizeof(err));
+	if (rc < 0)
+		sl_task_error(t, "%s", err);
+	return rc;
 }
 
 static int fsink_on_end(void *op, struct sl_task *t, bool drain)
@@ -246,23 +339,15 @@ static int fsink_on_end(void *op, struct sl_task *t, bool drain)
 	(void)drain; /* a stop also drains in-flight records to us: keep them */
 	if (s->published)
 		return 0;
-	rc = fsink_flush(t, s);
-	if (rc < 0)
-		return rc;
-	if (fsync(s->fd) < 0) {
-		rc = -errno;
-		sl_task_error(t, "cannot fsync %s (temp file %s): %s", s->path,
-			      s->tmp, strerror(errno));
+	if (s->deferred_rc < 0)
+		return s->deferred_rc;
+	if (s->txn) {
+		rc = fsink_txn_end(t, s);
+		s->published = rc == 0;
 		return rc;
 	}
-	if (close(s->fd) < 0) {
-		rc = -errno;
-		s->fd = -1;
-		sl_task_error(t, "cannot close %s (temp file %s): %s", s->path,
-			      s->tmp, strerror(-rc));
+	if ((rc = fsink_finish_file(t, s)) < 0)
 		return rc;
-	}
-	s->fd = -1;
 	rc = sl_io_publish(s->tmp, s->path);
 	if (rc < 0) {
 		sl_task_error(t, "cannot publish %s as %s: %s", s->tmp, s->path,
@@ -273,6 +358,58 @@ static int fsink_on_end(void *op, struct sl_task *t, bool drain)
 	return 0;
 }
 
+/*
+ * Checkpoint: seal what was written since the last barrier as the pending
+ * part of this checkpoint (flush + fdatasync + rename: the one synchronous
+ * cost of this sink, bounded by what the write-back started in
+ * fsink_flush() has not written yet), then snapshot the pending list.
+ */
+static int fsink_snapshot(void *op, struct sl_task *t, struct sl_ckpt_ctx *ck)
+{
+	struct file_sink *s = op;
+	uint64_t id = sl_ckpt_id(ck);
+	char err[512];
+	void *blob;
+	int rc;
+
+	if (!s->txn)
+		return 0;
+	if (s->fd >= 0) {
+		if ((rc = fsink_finish_file(t, s)) < 0)
+			return rc;
+		if ((rc = fsink_parts_seal(&s->parts, id, err, sizeof(err))) < 0) {
+			sl_task_error(t, "%s", err);
+			return rc;
+		}
+	}
+	if (id > s->last_id)
+		s->last_id = id;
+	blob = malloc(fsink_parts_blob_size(&s->parts));
+	if (blob == NULL)
+		return -ENOMEM;
+	fsink_parts_blob_write(&s->parts, blob);
+	rc = sl_ckpt_put_blob(ck, blob, fsink_parts_blob_size(&s->parts));
+	free(blob);
+	return rc;
+}
+
+static void fsink_notify_complete(void *op, struct sl_task *t, uint64_t id)
+{
+	struct file_sink *s = op;
+	char err[512];
+	int rc;
+
+	if (!s->txn || s->deferred_rc < 0)
+		return;
+	rc = fsink_parts_commit(&s->parts, id, err, sizeof(err));
+	if (rc < 0) {
+		/* the callback cannot fail the job: the next call does */
+		sl_task_error(t, "committing output of checkpoint %" PRIu64 ": %s",
+			      id, err);
+		s->deferred_rc = rc;
+	}
+}
+
 static void fsink_close(void *op, struct sl_task *t)
 {
 	struct file_sink *s = op;
@@ -281,7 +418,8 @@ static void fsink_close(void *op, struct sl_task *t)
 	if (s->fd >= 0)
 		close(s->fd);
 	/* not published: the job failed or was cancelled; leave no partial
-	 * file behind (the final name was never touched) */
+	 * file behind (the final name was never touched).  Pending parts
+	 * stay: a restore commits or removes them. */
 	if (!s->published)
 		unlink(s->tmp);
 	free(s->buf);
@@ -316,5 +454,7 @@ const struct sl_operator_ops sl_op_file_sink = {
 	.open = fsink_open,
 	.process = fsink_process,
 	.on_end = fsink_on_end,
+	.snapshot = fsink_snapshot,
+	.notify_complete = fsink_notify_complete,
 	.close = fsink_close,
 };

@@ -44,6 +44,7 @@ struct sl_task_info {
 	uint32_t kg_count;		   /**< key groups owned */
 	unsigned lcore;			   /**< lcore running it */
 	unsigned n_inputs;		   /**< logical inputs */
+	bool checkpointing;		   /**< the job takes checkpoints */
 	const struct sl_schema *in_schema[SL_MAX_INPUTS];
 	const struct sl_schema *out_schema; /**< NULL for sinks */
 	const void *conf;		   /**< the operator's planned conf */
