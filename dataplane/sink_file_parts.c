@@ -42,6 +42,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "sluice/crash_point.h"
 #include "sluice/io_file.h"
 #include "sink_file_pvt.h"
 
@@ -166,6 +167,7 @@ int fsink_parts_commit(struct fsink_parts *p, uint64_t upto, char *err,
 		if (rc < 0)
 			break;
 		done++;
+		sl_crash_point("sink-commit");
 	}
 	if (done > 0) {
 		memmove(p->pending, p->pending + done,

@@ -58,6 +58,7 @@
 
 #include <jansson.h>
 
+#include "sluice/crash_point.h"
 #include "sluice/io_file.h"
 #include "sluice/keygroup.h"
 #include "snap_pvt.h"
@@ -1122,6 +1123,7 @@ int sl_snap_meta_write(const char *dir, const struct sl_snap_metadata *m,
 				    strerror(errno));
 		goto unlink_tmp;
 	}
+	sl_crash_point("metadata-rename");
 	if ((rc = sl_io_publish(tmp, final)) < 0) {
 		struct stat ts;
 
