@@ -291,7 +291,12 @@ static void persist(struct sl_ckpt_ctx *ck, unsigned channel,
 	};
 	int rc;
 
-	if (ck->err || ck->aborted)
+	/* only records and watermarks are channel state: a range persisted
+	 * straight from a ring or a staging list may also hold an older
+	 * checkpoint's marker (still queued behind a slow consumer) or an
+	 * end of stream, which the file format does not take */
+	if (ck->err || ck->aborted ||
+	    (b->kind != SL_BATCH_DATA && b->kind != SL_BATCH_WATERMARK))
 		return;
 	if ((rc = chan_enc(ck)) < 0 ||
 	    (rc = sl_snap_chan_enc_add(ck->cenc, channel, &cb)) < 0) {
@@ -314,7 +319,7 @@ void __sl_ckpt_persist_input(struct task *t, uint64_t id, unsigned in,
 {
 	struct sl_ckpt_ctx *ck = find_ck(t, id);
 
-	if (ck != NULL && (b->kind == SL_BATCH_DATA || b->kind == SL_BATCH_WATERMARK))
+	if (ck != NULL)
 		persist(ck, in, b, seq);
 }
 

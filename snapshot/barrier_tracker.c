@@ -112,11 +112,18 @@ static struct bt_ckpt *get(struct sl_barrier_tracker *bt, uint64_t id,
 	if (id <= bt->forgotten)
 		return NULL;
 	/* An unaligned checkpoint still in flight when a newer one arrives
-	 * was aborted by the coordinator (one at a time): drop it. */
-	if (bt->mode == SL_CKPT_UNALIGNED || bt->mode == SL_CKPT_ALIGNED_TIMEOUT)
+	 * was aborted by the coordinator (one at a time): drop it.  Every
+	 * older one is over, and its markers still queued behind data (an
+	 * unaligned checkpoint completes without waiting for them) are
+	 * stale: they must not start it again before the coordinator's
+	 * notification forgets it. */
+	if (bt->mode == SL_CKPT_UNALIGNED || bt->mode == SL_CKPT_ALIGNED_TIMEOUT) {
 		for (unsigned i = 0; i < BT_SLOTS; i++)
 			if (bt->ck[i].id != 0 && bt->ck[i].id < id)
 				clear(bt, &bt->ck[i]);
+		if (id - 1 > bt->forgotten)
+			bt->forgotten = id - 1;
+	}
 	for (unsigned i = 0; i < BT_SLOTS && free_slot == NULL; i++)
 		if (bt->ck[i].id == 0)
 			free_slot = &bt->ck[i];

@@ -192,3 +192,28 @@ Test(barrier_tracker, unaligned_in_flight_batches_persisted_ahead)
 	cr_assert(sl_bt_inputs_done(bt, 7), "done without waiting for the markers");
 	sl_bt_free(bt);
 }
+
+/*
+ * An unaligned checkpoint completes without waiting for its markers, so a
+ * marker of checkpoint 1 can still be queued behind data when the
+ * announcement of 2 arrives, before the subtask has read the coordinator's
+ * "1 complete".  That marker is stale: it must not start checkpoint 1
+ * again (whose second snapshot would find the keyed state busy with 2's
+ * write-out and never finish).
+ */
+Test(barrier_tracker, stale_marker_after_a_newer_unaligned_checkpoint_is_dropped)
+{
+	struct sl_barrier_tracker *bt = sl_bt_create(2, SL_CKPT_UNALIGNED, 0);
+	uint64_t consumed[2] = { 0, 0 };
+
+	sl_bt_on_announce(bt, 0, 1, 5, 0);
+	expect_snapshot(bt, 0, 1, true, false);
+	sl_bt_snapshot_taken(bt, 1, consumed, 0);
+	sl_bt_on_announce(bt, 0, 2, 9, MS);
+	expect_snapshot(bt, MS, 2, true, false);
+	sl_bt_snapshot_taken(bt, 2, consumed, MS);
+	sl_bt_on_marker(bt, 1, 1, MS); /* 1's marker, behind data on input 1 */
+	cr_assert_eq(sl_bt_next(bt, MS).action, SL_BT_NONE, "checkpoint 1 is over");
+	cr_assert_eq(sl_bt_persist(bt, 1, 3), 2, "input 1 still persists for 2");
+	sl_bt_free(bt);
+}
