@@ -447,12 +447,14 @@ static bool send_ack(struct task *t, struct sl_ckpt_ctx *ck)
 		.handles = ck->err ? NULL : ck->h,
 	};
 
+	uint64_t first = 0, snap;
 	if (t->bt != NULL) {
-		uint64_t first, snap;
 		sl_bt_times(t->bt, ck->id, &first, &snap);
 		if (first != 0)
 			a.alignment_ns = tsc_ns(t, ck->snap_start_tsc) - first;
 	}
+	a.start_delay_ns = __sl_ckpt_start_delay_ns(
+		t->job, ck->id, first ? first : tsc_ns(t, ck->snap_start_tsc));
 	snprintf(a.reason, sizeof(a.reason), "%s", ck->reason);
 	if (rte_ring_mp_enqueue_elem(t->job->acks, &a, sizeof(a)) != 0)
 		return false; /* the coordinator is behind; retry next poll */
