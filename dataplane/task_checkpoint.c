@@ -603,14 +603,15 @@ int __sl_ckpt_poll(struct task *t)
 
 void __sl_ckpt_poll_announcements(struct task *t)
 {
-	uint64_t now = tsc_ns(t, rte_get_tsc_cycles());
 	struct sl_ctrl_event ev;
 
+	/* the time is read after the event arrived: the first barrier's
+	 * time must not precede the trigger (start delay, alignment) */
 	for (unsigned i = 0; i < t->n_in; i++)
 		while (sl_channel_poll(t->in[i].ch, &ev) == 0)
 			if (ev.type == SL_CTRL_BARRIER)
-				sl_bt_on_announce(t->bt, i, ev.checkpoint_id,
-						  ev.seq, now);
+				sl_bt_on_announce(t->bt, i, ev.checkpoint_id, ev.seq,
+						  tsc_ns(t, rte_get_tsc_cycles()));
 }
 
 /*
