@@ -277,8 +277,8 @@ static int cmd_run(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (!quiet)
-		fprintf(stderr, "[%s] control socket %s (sluice checkpoints --socket %s)\n",
-			sl_job_name(jf->job), cfg->control_socket, cfg->control_socket);
+		fprintf(stderr, "[%s] control socket %s\n", sl_job_name(jf->job),
+			cfg->control_socket);
 
 	/* EAL argv: program name, the file's list, then the command line's
 	 * (which replaces the file's options of the same kind) */

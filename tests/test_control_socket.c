@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -494,6 +495,8 @@ struct watch {
 	json_t *doc;	 /* the last `checkpoints subtasks` answer */
 	mode_t sock_mode;
 	char refused[512]; /* what a second server on the path was told */
+	double rtt_min_us, rtt_max_us;
+	size_t answer_bytes;
 };
 
 static unsigned completed(const json_t *doc)
@@ -519,6 +522,23 @@ static void *watch_job(void *arg)
 				break;
 		}
 		usleep(10000);
+	}
+	/* round trips of the full document (they include the wait for the
+	 * main lcore's next poll, at most 1 ms apart): figures only */
+	w->rtt_min_us = 1e9;
+	for (int i = 0; i < 20; i++) {
+		char err[512], *answer = NULL;
+		struct timespec t0, t1;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		if (sl_ctl_request(w->path, "checkpoints subtasks", 5000, &answer, err,
+				   sizeof(err)) < 0)
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		double us = (t1.tv_sec - t0.tv_sec) * 1e6 + (t1.tv_nsec - t0.tv_nsec) / 1e3;
+		w->rtt_min_us = us < w->rtt_min_us ? us : w->rtt_min_us;
+		w->rtt_max_us = us > w->rtt_max_us ? us : w->rtt_max_us;
+		w->answer_bytes = strlen(answer);
+		free(answer);
 	}
 	if (lstat(w->path, &st) == 0)
 		w->sock_mode = st.st_mode;
@@ -653,6 +673,8 @@ static void run_watched(enum sl_ckpt_mode mode, const char *want_mode)
 		(long long)num(ck, "state_bytes"), (long long)num(ck, "full_state_bytes"),
 		num(ck, "max_sync_ns") / 1e3, num(ck, "max_async_ns") / 1e6,
 		num(ck, "max_start_delay_ns") / 1e6);
+	fprintf(stderr, "control socket, %s: 'checkpoints subtasks' (%zu bytes) round trip %.0f..%.0f us over 20 requests\n",
+		want_mode, w.answer_bytes, w.rtt_min_us, w.rtt_max_us);
 	json_decref(doc);
 	sl_job_free(w.job);
 	sl_test_eal_fini();
