@@ -52,8 +52,14 @@ static bool task_done(const struct task *t)
 static int co_trigger(void *ctx, uint64_t id)
 {
 	struct sl_job *job = ctx;
-	int rc = sl_snap_chk_create(job->cfg.checkpoint.dir, id);
+	unsigned slot = (unsigned)(id % SL_COORD_HISTORY);
+	int rc;
 
+	/* the start delay counts from here: creating the directory is part
+	 * of getting the barrier going */
+	__atomic_store_n(&job->trigger_tsc[slot], rte_get_tsc_cycles(), __ATOMIC_RELAXED);
+	__atomic_store_n(&job->trigger_id[slot], id, __ATOMIC_RELAXED);
+	rc = sl_snap_chk_create(job->cfg.checkpoint.dir, id);
 	if (rc < 0)
 		return rc;
 	for (uint32_t i = 0; i < job->n_tasks; i++)
@@ -181,6 +187,7 @@ int __sl_ckpt_control_start(struct sl_job *job)
 	int rc;
 
 	job->tsc_hz = rte_get_tsc_hz();
+	memset(job->trigger_id, 0, sizeof(job->trigger_id));
 	if (c->interval_ms == 0)
 		return 0;
 	if (sl_checkpoint_config_check(c, err, sizeof(err)) < 0) {
@@ -244,7 +251,8 @@ static int ack_finished(struct sl_job *job, const bool *done, uint64_t now)
 		for (uint32_t i = 0; i < job->n_tasks; i++) {
 			if (h[k]->have_ack[i] || !done[i])
 				continue;
-			struct sl_ckpt_task_ack a = { .id = h[k]->id, .task = i };
+			struct sl_ckpt_task_ack a = { .id = h[k]->id, .task = i,
+						      .finished = true };
 			int rc = sl_coord_ack(job->coord, h[k]->id, &a, now);
 			if (rc < 0)
 				return rc;
@@ -282,6 +290,21 @@ int __sl_ckpt_control_poll(struct sl_job *job)
 		return rc;
 	}
 	return work;
+}
+
+uint64_t __sl_ckpt_start_delay_ns(const struct sl_job *job, uint64_t id,
+				  uint64_t first_barrier_ns)
+{
+	unsigned slot = (unsigned)(id % SL_COORD_HISTORY);
+	uint64_t tsc = __atomic_load_n(&job->trigger_tsc[slot], __ATOMIC_RELAXED);
+	uint64_t trig;
+
+	/* a slot reused by a newer checkpoint: this ack is stale anyway */
+	if (__atomic_load_n(&job->trigger_id[slot], __ATOMIC_RELAXED) != id)
+		return 0;
+	/* the same conversion as the subtasks' clock (__sl_ckpt_now_ns) */
+	trig = (uint64_t)((double)tsc * 1e9 / (double)job->tsc_hz);
+	return first_barrier_ns > trig ? first_barrier_ns - trig : 0;
 }
 
 bool __sl_ckpt_control_busy(struct sl_job *job)

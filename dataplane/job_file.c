@@ -1956,6 +1956,7 @@ static const char *const config_keys[] = {
 	"parallelism.default", "pipeline.max-parallelism",
 	"execution.buffer-timeout", "execution.buffer-timeout.interval",
 	"sluice.progress-interval",
+	"sluice.control-socket",
 	"execution.checkpointing.interval",
 	"execution.checkpointing.timeout",
 	"execution.checkpointing.min-pause",
@@ -2088,6 +2089,14 @@ static int config_entry(struct ld *ld, yaml_node_t *kn, const char *name,
 	if (strncmp(name, "execution.checkpointing.", 24) == 0 ||
 	    strncmp(name, "state.checkpoints.", 18) == 0)
 		return checkpoint_entry(ld, name, key, v);
+	if (strcmp(name, "sluice.control-socket") == 0) {
+		if (strlen(sval(v)) == 0 || strlen(sval(v)) >= sizeof(ld->cfg.control_socket))
+			return lerr(ld, v, key, "give a socket path of 1..%zu bytes (a Unix socket address holds no more)",
+				    sizeof(ld->cfg.control_socket) - 1);
+		snprintf(ld->cfg.control_socket, sizeof(ld->cfg.control_socket), "%s",
+			 sval(v));
+		return 0;
+	}
 	if (strcmp(name, "parallelism.default") == 0 ||
 	    strcmp(name, "pipeline.max-parallelism") == 0) {
 		uint64_t max = SL_MAX_PARALLELISM_LIMIT;

@@ -177,6 +177,14 @@ struct sl_job {
 	uint64_t job_id;	   /* fingerprint of the graph, in metadata */
 	unsigned run_id;	   /* makes rte object names unique per run */
 	uint64_t tsc_hz;
+	/* TSC of each checkpoint's trigger, by id % SL_COORD_HISTORY:
+	 * written on the main lcore before the trigger commands are sent,
+	 * read by subtasks after the barrier reached them (the rings in
+	 * between order it), for the start delay */
+	uint64_t trigger_id[SL_COORD_HISTORY];
+	uint64_t trigger_tsc[SL_COORD_HISTORY];
+
+	struct sl_ctl_server *ctl; /* control socket, NULL if none */
 
 	struct sl_task_stats *task_stats;
 	struct sl_lcore_stats *lcore_stats;
@@ -200,6 +208,15 @@ int __sl_ckpt_control_start(struct sl_job *job);
 int __sl_ckpt_control_poll(struct sl_job *job);
 void __sl_ckpt_control_stop(struct sl_job *job);
 bool __sl_ckpt_control_busy(struct sl_job *job);
+uint64_t __sl_ckpt_start_delay_ns(const struct sl_job *job, uint64_t id,
+				  uint64_t first_barrier_ns);
+/* statistics: dataplane/checkpoint_stats.c */
+struct json_t;
+struct json_t *__sl_ckpt_stats_json(const struct sl_job *job, bool subtasks);
+/* the control socket while the job runs: dataplane/job_control.c */
+int __sl_job_control_start(struct sl_job *job);
+int __sl_job_control_poll(struct sl_job *job);
+void __sl_job_control_stop(struct sl_job *job);
 
 /* runtime entry points shared between files */
 int __sl_task_poll(struct task *t);

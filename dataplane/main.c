@@ -3,6 +3,7 @@
  * The sluice command line.
  *
  *   sluice run JOB.yaml [options] [-- EAL arguments]
+ *   sluice checkpoints [JOB.yaml | --socket PATH] [--json] [--subtasks]
  *
  * Loads and checks the whole job file before touching DPDK, so a bad file
  * never half-starts anything; then initialises the EAL (the job file's
@@ -21,6 +22,8 @@
 #include <rte_cycles.h>
 #include <rte_eal.h>
 
+#include "cli_pvt.h"
+#include "sluice/control_socket.h"
 #include "sluice/job.h"
 #include "sluice/job_file.h"
 
@@ -28,8 +31,8 @@
 #define SLUICE_VERSION "unknown"
 #endif
 
-/* exit statuses */
-enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2 };
+/* long options without a short form */
+enum { OPT_CONTROL_SOCKET = 256 };
 
 static struct sl_job *running_job;
 static volatile sig_atomic_t stop_requests;
@@ -41,10 +44,13 @@ static void usage(FILE *f)
 		"\n"
 		"Usage:\n"
 		"  sluice run JOB.yaml [options] [-- EAL arguments]\n"
+		"  sluice checkpoints [JOB.yaml | --socket PATH] [--json] [--subtasks]\n"
 		"  sluice --help | --version\n"
 		"\n"
 		"Commands:\n"
-		"  run        run the job described by JOB.yaml (see 'sluice run --help')\n"
+		"  run          run the job described by JOB.yaml (see 'sluice run --help')\n"
+		"  checkpoints  checkpoint statistics of a running job, from its control\n"
+		"               socket (see 'sluice checkpoints --help')\n"
 		"\n"
 		"Options:\n"
 		"  -h, --help      show this help\n"
@@ -56,6 +62,9 @@ static void usage(FILE *f)
 
 static void run_usage(FILE *f)
 {
+	char ctl_dir[SL_CTL_PATH_MAX] = "?";
+
+	sl_ctl_default_dir(ctl_dir, sizeof(ctl_dir));
 	fprintf(f,
 		"Usage: sluice run JOB.yaml [options] [-- EAL arguments]\n"
 		"\n"
@@ -67,6 +76,10 @@ static void run_usage(FILE *f)
 		"                          default: the file's sluice.progress-interval)\n"
 		"  -q, --quiet             no progress lines and no summary\n"
 		"  -s, --stats-json FILE   write per-subtask and per-lcore statistics as JSON\n"
+		"      --control-socket PATH\n"
+		"                          the job's control socket while it runs (default:\n"
+		"                          the file's sluice.control-socket, else\n"
+		"                          %s/<job>.sock); 'sluice checkpoints' talks to it\n"
 		"  -h, --help              show this help\n"
 		"\n"
 		"EAL arguments: the job file's 'eal:' list, then everything after '--'\n"
@@ -78,8 +91,9 @@ static void run_usage(FILE *f)
 		"their files; windows that are still open are not fired (their state is\n"
 		"dropped).  A second signal cancels at once and drops in-flight records.\n"
 		"\n"
-		"Exit status: 0 finished or stopped, 1 the job failed, 2 bad usage or\n"
-		"bad job file.\n");
+		"Exit status: 0 finished or stopped, 1 the job failed (also: another job\n"
+		"owns its control socket), 2 bad usage or bad job file.\n",
+		ctl_dir);
 }
 
 static void on_signal(int sig)
@@ -177,10 +191,11 @@ static int cmd_run(int argc, char **argv)
 		{ "progress", required_argument, NULL, 'p' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "stats-json", required_argument, NULL, 's' },
+		{ "control-socket", required_argument, NULL, OPT_CONTROL_SOCKET },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *stats_path = NULL;
+	const char *stats_path = NULL, *ctl_path = NULL;
 	bool check = false, quiet = false;
 	double progress = -1;
 	char err[2048];
@@ -213,6 +228,14 @@ static int cmd_run(int argc, char **argv)
 		case 's':
 			stats_path = optarg;
 			break;
+		case OPT_CONTROL_SOCKET:
+			ctl_path = optarg;
+			if (strlen(ctl_path) == 0 || strlen(ctl_path) >= SL_CTL_PATH_MAX) {
+				fprintf(stderr, "sluice run: --control-socket takes a socket path of 1..%d bytes, not '%s'\n",
+					SL_CTL_PATH_MAX - 1, ctl_path);
+				return EXIT_USAGE;
+			}
+			break;
 		case 'h':
 			run_usage(stdout);
 			return EXIT_OK;
@@ -243,6 +266,19 @@ static int cmd_run(int argc, char **argv)
 		cfg->progress_ms = 0;
 	else if (progress >= 0)
 		cfg->progress_ms = (uint32_t)(progress * 1000);
+	if (ctl_path != NULL)
+		snprintf(cfg->control_socket, sizeof(cfg->control_socket), "%s", ctl_path);
+	else if (cfg->control_socket[0] == '\0' &&
+		 sl_ctl_default_path(sl_job_name(jf->job), cfg->control_socket,
+				     sizeof(cfg->control_socket)) < 0) {
+		fprintf(stderr, "sluice run: the default control socket path of job '%s' is too long for a Unix socket; give one with --control-socket PATH or sluice.control-socket\n",
+			sl_job_name(jf->job));
+		sl_job_file_free(jf);
+		return EXIT_USAGE;
+	}
+	if (!quiet)
+		fprintf(stderr, "[%s] control socket %s\n", sl_job_name(jf->job),
+			cfg->control_socket);
 
 	/* EAL argv: program name, the file's list, then the command line's
 	 * (which replaces the file's options of the same kind) */
@@ -312,7 +348,9 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "run") == 0)
 		return cmd_run(argc - 1, argv + 1);
-	fprintf(stderr, "sluice: unknown command '%s'; commands: run (see 'sluice --help')\n",
+	if (strcmp(argv[1], "checkpoints") == 0)
+		return sl_cli_checkpoints(argc - 1, argv + 1);
+	fprintf(stderr, "sluice: unknown command '%s'; commands: run, checkpoints (see 'sluice --help')\n",
 		argv[1]);
 	return EXIT_USAGE;
 }

@@ -490,12 +490,15 @@ int sl_job_run(struct sl_job *job)
 	job->buffer_timeout_tsc = job->cfg.buffer_timeout_us * rte_get_tsc_hz() / 1000000;
 
 	job->run_id = run;
-	rc = build(job, run);
+	rc = __sl_job_control_start(job);
+	if (rc == 0)
+		rc = build(job, run);
 	if (rc == 0)
 		rc = __sl_ckpt_control_start(job);
 	if (rc < 0) {
 		if (job->err[0] == '\0')
 			__sl_job_fail(job, rc, "cannot set up the job: %s", strerror(-rc));
+		__sl_job_control_stop(job);
 		__sl_ckpt_control_stop(job);
 		free_runtime(job);
 		return rc;
@@ -521,16 +524,20 @@ int sl_job_run(struct sl_job *job)
 		__sl_ckpt_control_busy(job)) &&
 	       !atomic_load(&job->failed) && !atomic_load(&job->force)) {
 		/* with checkpoints the main lcore also polls the io writer */
-		if (job->coord == NULL)
-			rte_delay_us_sleep(2000);
-		else if (__sl_ckpt_control_poll(job) == 0)
+		int work = __sl_job_control_poll(job);
+		if (job->coord == NULL) {
+			if (work == 0)
+				rte_delay_us_sleep(2000);
+		} else if (__sl_ckpt_control_poll(job) + work == 0) {
 			rte_delay_us_sleep(100);
+		}
 		double t = now_s() - t0;
 		if (job->cfg.progress_ms && t >= next_progress) {
 			progress(job, t, &last_in, &last_out, &last_t);
 			next_progress += job->cfg.progress_ms / 1000.0;
 		}
 	}
+	__sl_job_control_stop(job);
 	rte_eal_mp_wait_lcore();
 	job->elapsed = now_s() - t0;
 	if (job->cfg.progress_ms)

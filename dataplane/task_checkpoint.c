@@ -452,12 +452,14 @@ static bool send_ack(struct task *t, struct sl_ckpt_ctx *ck)
 		.handles = ck->err ? NULL : ck->h,
 	};
 
+	uint64_t first = 0, snap;
 	if (t->bt != NULL) {
-		uint64_t first, snap;
 		sl_bt_times(t->bt, ck->id, &first, &snap);
 		if (first != 0)
 			a.alignment_ns = tsc_ns(t, ck->snap_start_tsc) - first;
 	}
+	a.start_delay_ns = __sl_ckpt_start_delay_ns(
+		t->job, ck->id, first ? first : tsc_ns(t, ck->snap_start_tsc));
 	snprintf(a.reason, sizeof(a.reason), "%s", ck->reason);
 	if (rte_ring_mp_enqueue_elem(t->job->acks, &a, sizeof(a)) != 0)
 		return false; /* the coordinator is behind; retry next poll */
@@ -606,14 +608,15 @@ int __sl_ckpt_poll(struct task *t)
 
 void __sl_ckpt_poll_announcements(struct task *t)
 {
-	uint64_t now = tsc_ns(t, rte_get_tsc_cycles());
 	struct sl_ctrl_event ev;
 
+	/* the time is read after the event arrived: the first barrier's
+	 * time must not precede the trigger (start delay, alignment) */
 	for (unsigned i = 0; i < t->n_in; i++)
 		while (sl_channel_poll(t->in[i].ch, &ev) == 0)
 			if (ev.type == SL_CTRL_BARRIER)
-				sl_bt_on_announce(t->bt, i, ev.checkpoint_id,
-						  ev.seq, now);
+				sl_bt_on_announce(t->bt, i, ev.checkpoint_id, ev.seq,
+						  tsc_ns(t, rte_get_tsc_cycles()));
 }
 
 /*

@@ -1,26 +1,36 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The sluice command line as a user meets it: help and version, exit
- * statuses and messages for bad input, and a clean stop on SIGINT that
- * drains in-flight records and publishes the sink's file.
+ * statuses and messages for bad input, a clean stop on SIGINT that
+ * drains in-flight records and publishes the sink's file, and
+ * `sluice checkpoints` talking to a running job.
  */
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
 #include <jansson.h>
 
+#include "sluice/control_socket.h"
+
 #define SLUICE SL_BUILD_ROOT "/sluice"
 
 struct run {
 	int status; /* exit status, or 128 + signal */
-	char out[16384];
+	char out[131072];
 	char err[16384];
+	/* while it runs */
+	pid_t pid;
+	int fo, fe;
+	char out_path[32], err_path[32];
 };
 
 static void slurp(const char *path, char *buf, size_t len)
@@ -33,38 +43,54 @@ static void slurp(const char *path, char *buf, size_t len)
 		fclose(f);
 }
 
-/* Run sluice with args; if sigint_after_ms > 0, send SIGINT then. */
-static void run_sluice(struct run *r, int sigint_after_ms, const char *const *args)
+/* Start sluice with args, its output going to temporary files. */
+static void start_sluice(struct run *r, const char *const *args)
 {
-	char out[] = "/tmp/sl-cli-out-XXXXXX", err[] = "/tmp/sl-cli-err-XXXXXX";
-	int fo = mkstemp(out), fe = mkstemp(err), st;
 	const char *argv[32] = { SLUICE };
 	unsigned n = 1;
 
-	cr_assert(fo >= 0 && fe >= 0);
+	snprintf(r->out_path, sizeof(r->out_path), "/tmp/sl-cli-out-XXXXXX");
+	snprintf(r->err_path, sizeof(r->err_path), "/tmp/sl-cli-err-XXXXXX");
+	r->fo = mkstemp(r->out_path);
+	r->fe = mkstemp(r->err_path);
+	cr_assert(r->fo >= 0 && r->fe >= 0);
 	for (; args[n - 1] != NULL; n++)
 		argv[n] = args[n - 1];
 	argv[n] = NULL;
-	pid_t pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		dup2(fo, 1);
-		dup2(fe, 2);
+	r->pid = fork();
+	cr_assert_geq(r->pid, 0);
+	if (r->pid == 0) {
+		dup2(r->fo, 1);
+		dup2(r->fe, 2);
 		execv(SLUICE, (char *const *)argv);
 		_exit(127);
 	}
+}
+
+/* Wait for it to end; collect its status and output. */
+static void wait_sluice(struct run *r)
+{
+	int st;
+
+	cr_assert_eq(waitpid(r->pid, &st, 0), r->pid);
+	r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	slurp(r->out_path, r->out, sizeof(r->out));
+	slurp(r->err_path, r->err, sizeof(r->err));
+	close(r->fo);
+	close(r->fe);
+	unlink(r->out_path);
+	unlink(r->err_path);
+}
+
+/* Run sluice with args; if sigint_after_ms > 0, send SIGINT then. */
+static void run_sluice(struct run *r, int sigint_after_ms, const char *const *args)
+{
+	start_sluice(r, args);
 	if (sigint_after_ms > 0) {
 		usleep((useconds_t)sigint_after_ms * 1000);
-		kill(pid, SIGINT);
+		kill(r->pid, SIGINT);
 	}
-	cr_assert_eq(waitpid(pid, &st, 0), pid);
-	r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-	slurp(out, r->out, sizeof(r->out));
-	slurp(err, r->err, sizeof(r->err));
-	close(fo);
-	close(fe);
-	unlink(out);
-	unlink(err);
+	wait_sluice(r);
 }
 
 Test(cli, help_and_version, .timeout = 30)
@@ -76,9 +102,16 @@ Test(cli, help_and_version, .timeout = 30)
 	cr_assert(strstr(r.out, "sluice run JOB.yaml"), "%s", r.out);
 	run_sluice(&r, 0, (const char *[]){ "run", "--help", NULL });
 	cr_assert_eq(r.status, 0);
-	for (const char *opt = "--check\0--progress\0--quiet\0--stats-json\0"; *opt;
-	     opt += strlen(opt) + 1)
+	for (const char *opt = "--check\0--progress\0--quiet\0--stats-json\0--control-socket\0";
+	     *opt; opt += strlen(opt) + 1)
 		cr_assert(strstr(r.out, opt), "run --help lists %s", opt);
+	run_sluice(&r, 0, (const char *[]){ "checkpoints", "--help", NULL });
+	cr_assert_eq(r.status, 0);
+	for (const char *opt = "--socket\0--json\0--subtasks\0"; *opt; opt += strlen(opt) + 1)
+		cr_assert(strstr(r.out, opt), "checkpoints --help lists %s", opt);
+	run_sluice(&r, 0, (const char *[]){ "checkpoints", "a.yaml", "b.yaml", NULL });
+	cr_assert_eq(r.status, 2);
+	cr_assert(strstr(r.err, "name one job"), "%s", r.err);
 	run_sluice(&r, 0, (const char *[]){ "--version", NULL });
 	cr_assert_eq(r.status, 0);
 	cr_assert(strncmp(r.out, "sluice ", 7) == 0, "%s", r.out);
@@ -168,4 +201,143 @@ Test(cli, sigint_drains_and_publishes, .timeout = 120)
 	snprintf(sub, sizeof(sub), "%s/out", dir);
 	rmdir(sub);
 	rmdir(dir);
+}
+
+static long completed_in(const char *json_text)
+{
+	json_t *j = json_loads(json_text, 0, NULL);
+	long n = -1;
+
+	if (j != NULL)
+		n = (long)json_integer_value(json_object_get(json_object_get(j, "counts"),
+							     "completed"));
+	json_decref(j);
+	return n;
+}
+
+Test(cli, checkpoints_of_a_running_job, .timeout = 120)
+{
+	char dir[] = "/tmp/sl-cli-ck-XXXXXX", job[64], rt[64], sock[96], other[64];
+	char prefix[64], pid[32];
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	static struct run jr, r;
+	struct stat st;
+	FILE *f;
+	int fd;
+
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(job, sizeof(job), "%s/job.yaml", dir);
+	snprintf(rt, sizeof(rt), "%s/rt", dir);
+	snprintf(sock, sizeof(sock), "%s/cpjob.sock", rt);
+	/* the default directory of this test, inherited by the commands */
+	setenv("SLUICE_RUNTIME_DIR", rt, 1);
+	f = fopen(job, "w");
+	cr_assert_not_null(f);
+	fprintf(f,
+		"job: cpjob\n"
+		"config:\n"
+		"  execution.checkpointing.interval: 100ms\n"
+		"  state.checkpoints.dir: %s/chk\n"
+		"operators:\n"
+		"  - {uid: gen, type: generator, parallelism: 2, count: 0, rate: 50000,\n"
+		"     key-cardinality: 5000, schema: [{name: key, type: u64}, {name: v, type: u64}]}\n"
+		"  - {uid: count, type: keyed-aggregate, parallelism: 2, key: key,\n"
+		"     input: {from: gen, partition: hash, key: key},\n"
+		"     aggregates: [{fn: count, as: count}]}\n"
+		"  - {uid: out, type: null-sink, input: count}\n"
+		"eal: [--no-huge, --no-pci, --no-telemetry, --log-level=lib.eal:error,\n"
+		"      \"--lcores=(0-2)@(0-1)\", --file-prefix=slcick%d]\n",
+		dir, getpid());
+	fclose(f);
+
+	/* a socket left by a job that was killed: the new job replaces it */
+	cr_assert_eq(mkdir(rt, 0700), 0);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	memcpy(a.sun_path, sock, strlen(sock) + 1);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	close(fd);
+
+	start_sluice(&jr, (const char *[]){ "run", job, "-q", NULL });
+	/* wait in-process (cheap: the other tests of this suite run beside
+	 * it), then ask with the command */
+	long done = -1;
+	for (int i = 0; i < 600 && done < 3; i++) {
+		char err[512], *answer = NULL;
+		usleep(50000);
+		if (sl_ctl_request(sock, "checkpoints", 5000, &answer, err, sizeof(err)) == 0)
+			done = completed_in(answer);
+		free(answer);
+	}
+	cr_assert_geq(done, 3, "three checkpoints completed");
+	run_sluice(&r, 0, (const char *[]){ "checkpoints", "--socket", sock, "--json", NULL });
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert_geq(completed_in(r.out), 3, "%s", r.out);
+	cr_assert_eq(lstat(sock, &st), 0);
+	cr_assert(S_ISSOCK(st.st_mode) && (st.st_mode & 0777) == 0600, "mode %o",
+		  st.st_mode & 0777);
+
+	/* the JSON: plausible figures for the completed checkpoints */
+	json_t *doc = json_loads(r.out, 0, NULL);
+	json_t *list = json_object_get(doc, "checkpoints");
+	unsigned checked = 0;
+	cr_assert_str_eq(json_string_value(json_object_get(doc, "job")), "cpjob");
+	for (size_t i = 0; i < json_array_size(list); i++) {
+		json_t *ck = json_array_get(list, i);
+		if (strcmp(json_string_value(json_object_get(ck, "status")), "completed") != 0)
+			continue;
+		checked++;
+		cr_assert_str_eq(json_string_value(json_object_get(ck, "mode")), "aligned");
+		cr_assert_gt(json_integer_value(json_object_get(ck, "duration_ns")), 0);
+		cr_assert_gt(json_integer_value(json_object_get(ck, "state_bytes")), 0);
+		cr_assert_gt(json_integer_value(json_object_get(ck, "max_sync_ns")), 0);
+		cr_assert_null(json_object_get(ck, "subtasks"), "only with --subtasks");
+	}
+	cr_assert_geq(checked, 3);
+	json_decref(doc);
+
+	/* the table, found by the job file and as the only job around */
+	run_sluice(&r, 0, (const char *[]){ "checkpoints", job, NULL });
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	for (const char *col = "ID\0STATUS\0TRIGGERED\0DURATION\0MODE\0ACKS\0STATE\0FULL STATE\0"
+			       "IN-FLIGHT\0START DELAY\0ALIGNMENT\0SYNC\0ASYNC\0FAILURE\0";
+	     *col; col += strlen(col) + 1)
+		cr_assert(strstr(r.out, col), "the table has column %s:\n%s", col, r.out);
+	cr_assert(strstr(r.out, "completed") && strstr(r.out, "aligned") &&
+			  strstr(r.out, "5/5") && strstr(r.out, "KiB"),
+		  "%s", r.out);
+	run_sluice(&r, 0, (const char *[]){ "checkpoints", "--subtasks", NULL });
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert(strstr(r.out, "count[1]") && strstr(r.out, "acknowledged"), "%s", r.out);
+
+	/* a second job on the same socket is refused, naming the first */
+	snprintf(prefix, sizeof(prefix), "--file-prefix=slcick2%d", getpid());
+	run_sluice(&r, 0, (const char *[]){ "run", job, "-q", "--", prefix, NULL });
+	cr_assert_eq(r.status, 1, "%s", r.err);
+	snprintf(pid, sizeof(pid), "pid %d", jr.pid);
+	cr_assert(strstr(r.err, sock) && strstr(r.err, "running job") && strstr(r.err, pid),
+		  "%s", r.err);
+
+	/* the socket disappears when the job ends */
+	kill(jr.pid, SIGINT);
+	wait_sluice(&jr);
+	cr_assert_eq(jr.status, 0, "%s", jr.err);
+	cr_assert_eq(lstat(sock, &st), -1, "the socket was removed at exit");
+	run_sluice(&r, 0, (const char *[]){ "checkpoints", job, NULL });
+	cr_assert_eq(r.status, 1);
+	cr_assert(strstr(r.err, "no job is running") && strstr(r.err, sock), "%s", r.err);
+
+	/* sluice.control-socket in the job file is where both commands look */
+	snprintf(other, sizeof(other), "%s/job2.yaml", dir);
+	f = fopen(other, "w");
+	fprintf(f, "job: two\nconfig: {sluice.control-socket: %s/elsewhere.sock}\n"
+		   "operators: [{uid: g, type: generator, schema: [{name: k, type: u64}]},\n"
+		   "            {uid: o, type: null-sink, input: g}]\n", dir);
+	fclose(f);
+	run_sluice(&r, 0, (const char *[]){ "checkpoints", other, NULL });
+	cr_assert_eq(r.status, 1);
+	cr_assert(strstr(r.err, "elsewhere.sock"), "%s", r.err);
+
+	char cmd[4300];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	cr_assert_eq(system(cmd), 0);
 }

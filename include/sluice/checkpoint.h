@@ -73,10 +73,13 @@ struct sl_ckpt_task_ack {
 	uint64_t id;		 /**< the checkpoint */
 	uint32_t task;		 /**< global subtask index */
 	int status;		 /**< 0, or negative errno (declined) */
+	bool finished;		 /**< the subtask had ended: acknowledged on
+				  *   its behalf, nothing persisted */
 	char reason[128];	 /**< decline reason */
 	enum sl_ckpt_mode mode_used; /**< aligned, unaligned, or switched */
 	bool switched;		 /**< aligned-with-timeout switched to unaligned */
-	uint64_t start_delay_ns; /**< trigger -> first barrier at this subtask */
+	uint64_t start_delay_ns; /**< trigger -> first barrier at this subtask
+				  *   (sources: trigger -> snapshot) */
 	uint64_t alignment_ns;	 /**< first barrier -> snapshot */
 	uint64_t sync_ns;	 /**< synchronous part on the lcore */
 	uint64_t async_ns;	 /**< snapshot -> everything durable */

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "sluice/checkpoint.h"
+#include "sluice/control_socket.h"
 #include "sluice/operator.h"
 
 /** How records of an edge are spread over the downstream subtasks. */
@@ -40,6 +41,10 @@ struct sl_job_config {
 	uint32_t idle_sleep_max_us;   /**< longest idle back-off sleep (200) */
 	uint32_t progress_ms;	      /**< progress line period, 0 = off */
 	struct sl_checkpoint_config checkpoint; /**< off unless interval set */
+	/** sluice.control-socket: the job's control socket while it runs
+	 *  (include/sluice/control_socket.h); "" = none.  `sluice run` fills
+	 *  in sl_ctl_default_path() when the job file gives none. */
+	char control_socket[SL_CTL_PATH_MAX];
 };
 
 /** Fill a config with the defaults above. */
