@@ -191,7 +191,9 @@ Test(cli, sigint_drains_and_publishes, .timeout = 120)
 			received = (long)json_integer_value(json_object_get(t, "records_in"));
 	}
 	json_decref(js);
-	cr_assert_gt(emitted, 100000, "the generator ran about 1.5 s at 200k/s (%ld)", emitted);
+	/* at 200k/s for 1.5 s; a loaded machine starts slowly, so only ask
+	 * that the stream was running when the signal came */
+	cr_assert_gt(emitted, 1000, "the generator was running when SIGINT came (%ld)", emitted);
 	cr_assert_eq(received, emitted, "in-flight records drained to the sink");
 	cr_assert_eq(rows, received, "every record the sink got is in the file");
 	unlink(csv);
