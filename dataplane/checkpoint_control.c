@@ -276,7 +276,8 @@ int __sl_ckpt_control_poll(struct sl_job *job)
 	/* No checkpoint before every subtask restored: one could complete,
 	 * and retention then remove files still being read. */
 	if (job->restore != NULL &&
-	    atomic_load(&job->tasks_restored) < job->n_tasks)
+	    (atomic_load(&job->tasks_restored) < job->n_tasks ||
+	     atomic_load(&job->failed)))
 		return work;
 	/* After a stop without drain, subtasks end without their state: a
 	 * checkpoint they "acknowledge" by having ended would be complete

@@ -139,8 +139,8 @@ static int version_error(struct sl_job *job, const char *path,
 			 const struct sl_snap_err *err)
 {
 	return fail(job, -ENOTSUP,
-		    "cannot restore from %s: %s; it was written by another snapshot format version (this sluice reads version %u): restore it with the sluice that wrote it, or start without --restore",
-		    path, err->msg, SL_SNAP_FORMAT_VERSION);
+		    "cannot restore from %s: %s: it was written by another version of sluice; restore it with the sluice that wrote it, or start without --restore",
+		    path, err->msg);
 }
 
 static int other_job_error(struct sl_job *job, const char *path,
@@ -568,6 +568,8 @@ void __sl_restore_poll(struct sl_job *job)
 	if (atomic_load(&job->tasks_restored) >= job->n_tasks) {
 		r->reported_done = true;
 		check_blobs_taken(job);
+		if (atomic_load(&job->failed))
+			return;
 		fprintf(stderr, "[%s] restored checkpoint %" PRIu64 " in %.2f s (%.1f MiB read)\n",
 			job->name, r->id, (now - r->start_ns) / 1e9, done / 1048576.0);
 		return;
