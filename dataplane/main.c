@@ -3,6 +3,7 @@
  * The sluice command line.
  *
  *   sluice run JOB.yaml [options] [-- EAL arguments]
+ *   sluice run JOB.yaml --restore latest|DIR ...
  *
  * Loads and checks the whole job file before touching DPDK, so a bad file
  * never half-starts anything; then initialises the EAL (the job file's
@@ -63,6 +64,14 @@ static void run_usage(FILE *f)
 		"\n"
 		"Options:\n"
 		"  -c, --check             load and check the job file, print the plan, do not run\n"
+		"                          (with --restore, also choose and check the checkpoint)\n"
+		"  -r, --restore latest|DIR\n"
+		"                          start from a checkpoint instead of empty state:\n"
+		"                          'latest' is the newest complete, intact checkpoint in\n"
+		"                          state.checkpoints.dir (incomplete or damaged ones are\n"
+		"                          skipped with a warning); DIR is a chk-<n> or savepoint\n"
+		"                          directory.  It must belong to this job (name, operator\n"
+		"                          uids and types).  Nothing in it is modified.\n"
 		"  -p, --progress SECONDS  print a progress line every SECONDS (0 = off;\n"
 		"                          default: the file's sluice.progress-interval)\n"
 		"  -q, --quiet             no progress lines and no summary\n"
@@ -78,8 +87,8 @@ static void run_usage(FILE *f)
 		"their files; windows that are still open are not fired (their state is\n"
 		"dropped).  A second signal cancels at once and drops in-flight records.\n"
 		"\n"
-		"Exit status: 0 finished or stopped, 1 the job failed, 2 bad usage or\n"
-		"bad job file.\n");
+		"Exit status: 0 finished or stopped, 1 the job failed, 2 bad usage, bad\n"
+		"job file, or a checkpoint --restore cannot use.\n");
 }
 
 static void on_signal(int sig)
@@ -176,11 +185,12 @@ static int cmd_run(int argc, char **argv)
 		{ "check", no_argument, NULL, 'c' },
 		{ "progress", required_argument, NULL, 'p' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "restore", required_argument, NULL, 'r' },
 		{ "stats-json", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *stats_path = NULL;
+	const char *stats_path = NULL, *restore = NULL;
 	bool check = false, quiet = false;
 	double progress = -1;
 	char err[2048];
@@ -192,7 +202,7 @@ static int cmd_run(int argc, char **argv)
 			break;
 		}
 	optind = 1;
-	while ((opt = getopt_long(eal_at, argv, "cp:qs:h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(eal_at, argv, "cp:qr:s:h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			check = true;
@@ -209,6 +219,9 @@ static int cmd_run(int argc, char **argv)
 		}
 		case 'q':
 			quiet = true;
+			break;
+		case 'r':
+			restore = optarg;
 			break;
 		case 's':
 			stats_path = optarg;
@@ -233,8 +246,18 @@ static int cmd_run(int argc, char **argv)
 		fprintf(stderr, "sluice: %s\n", err);
 		return EXIT_USAGE;
 	}
+	/* before the EAL: a checkpoint that cannot be used never starts
+	 * anything */
+	if (restore != NULL && sl_job_restore_from(jf->job, restore) < 0) {
+		fprintf(stderr, "sluice: %s\n", sl_job_error(jf->job));
+		sl_job_file_free(jf);
+		return EXIT_USAGE;
+	}
 	if (check) {
 		print_plan(jf);
+		if (restore != NULL)
+			printf("restores from checkpoint %" PRIu64 "\n",
+			       sl_job_restore_id(jf->job));
 		sl_job_file_free(jf);
 		return EXIT_OK;
 	}
