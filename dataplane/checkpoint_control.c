@@ -89,11 +89,15 @@ static int co_finalize(void *ctx, const struct sl_coord_ckpt *ck, char *err,
 			rc = op;
 			break;
 		}
+		rc = sl_snap_meta_set_type(m, op, node->ops->type);
 		for (uint32_t s = 0; s < node->parallelism && rc >= 0; s++) {
 			const struct sl_ckpt_task_ack *a = &ck->acks[node->first_task + s];
 			const struct ckpt_handles *h = a->handles;
-			if (h == NULL)
-				continue; /* a finished subtask: nothing to restore */
+			if (h == NULL) {
+				/* it had ended: a restore ends it again */
+				rc = sl_snap_meta_set_finished(m, op, s);
+				continue;
+			}
 			for (unsigned f = 0; f < h->n_refs && rc >= 0; f++)
 				rc = sl_snap_meta_add_file(m, op, s, &h->refs[f]);
 			for (unsigned b = 0; b < h->n_blobs && rc >= 0; b++)
@@ -227,8 +231,12 @@ int __sl_ckpt_control_start(struct sl_job *job)
 				      strerror(-rc));
 			return rc;
 		}
-	job->coord = sl_coord_create(c, job->n_tasks,
-				     highest_checkpoint(c->dir) + 1, &coord_ops, job);
+	/* ids continue above everything in the directory and above the
+	 * checkpoint the job restores from (which may live elsewhere) */
+	uint64_t last = highest_checkpoint(c->dir);
+	if (job->restore != NULL && job->restore->id > last)
+		last = job->restore->id;
+	job->coord = sl_coord_create(c, job->n_tasks, last + 1, &coord_ops, job);
 	if (job->coord == NULL) {
 		__sl_job_fail(job, -ENOMEM, "cannot create the checkpoint coordinator");
 		return -ENOMEM;
@@ -266,12 +274,25 @@ static int ack_finished(struct sl_job *job, const bool *done, uint64_t now)
 int __sl_ckpt_control_poll(struct sl_job *job)
 {
 	struct sl_ckpt_task_ack a;
+	bool stopping;
 	uint64_t now;
 	int work = 0, rc = 0;
 
 	if (job->coord == NULL)
 		return 0;
 	work += (int)sl_io_writer_poll(job->io, 256);
+	/* No checkpoint before every subtask restored: one could complete,
+	 * and retention then remove files still being read. */
+	if (job->restore != NULL &&
+	    (atomic_load(&job->tasks_restored) < job->n_tasks ||
+	     atomic_load(&job->failed)))
+		return work;
+	/* After a stop without drain, subtasks end without their state: a
+	 * checkpoint they "acknowledge" by having ended would be complete
+	 * but hollow, and a restore from it would lose the job's state.  So
+	 * ended subtasks no longer acknowledge and nothing new is triggered;
+	 * checkpoints every subtask acknowledged itself still complete. */
+	stopping = atomic_load(&job->stop) == 1;
 	for (uint32_t i = 0; i < job->n_tasks; i++)
 		job->done_seen[i] = task_done(&job->tasks[i]);
 	now = mono_ns();
@@ -281,9 +302,9 @@ int __sl_ckpt_control_poll(struct sl_job *job)
 			__sl_ckpt_handles_free(a.handles);
 		work++;
 	}
-	if (rc >= 0)
+	if (rc >= 0 && !stopping)
 		rc = ack_finished(job, job->done_seen, now);
-	if (rc >= 0)
+	if (rc >= 0 && !stopping)
 		rc = sl_coord_tick(job->coord, now);
 	if (rc < 0) {
 		__sl_job_fail(job, -ECANCELED, "%s", sl_coord_error(job->coord));
@@ -375,10 +396,13 @@ void __sl_ckpt_control_stop(struct sl_job *job)
 	summarize(job);
 	if (job->coord == NULL && job->io == NULL)
 		return;
-	for (uint32_t i = 0; i < job->n_tasks; i++)
-		__sl_ckpt_task_fini(&job->tasks[i]);
+	/* the writer first: after a cancel (sl_job_stop force) requests of
+	 * unfinished checkpoints are still queued, and they use the subtasks'
+	 * files and completion rings, which the subtasks' fini frees */
 	if (job->io != NULL)
 		sl_io_writer_destroy(job->io);
+	for (uint32_t i = 0; i < job->n_tasks; i++)
+		__sl_ckpt_task_fini(&job->tasks[i]);
 	sl_coord_free(job->coord);
 	rte_ring_free(job->acks);
 	free(job->done_seen);

@@ -91,6 +91,7 @@ void sl_job_free(struct sl_job *job)
 		free(job->nodes[i].placement);
 	}
 	free(job->nodes);
+	__sl_restore_free(job);
 	free(job->task_stats);
 	free(job->lcore_stats);
 	free(job);

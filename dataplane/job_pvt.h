@@ -168,6 +168,10 @@ struct sl_job {
 	atomic_int stop;	   /* 0, 1 = stop, 2 = stop + drain */
 	atomic_int force;
 
+	/* restoring (dataplane/job_restore.c); NULL: empty state */
+	struct sl_job_restore *restore;
+	atomic_uint tasks_restored; /* subtasks past open + restore */
+
 	/* checkpointing */
 	struct sl_coord *coord;
 	struct sl_io_writer *io;
@@ -191,6 +195,56 @@ struct sl_job {
 	unsigned n_lcore_stats;
 	double elapsed;
 };
+
+/*
+ * The checkpoint a job restores from, chosen and checked by
+ * sl_job_restore_from() (dataplane/job_restore.c) and read by the subtasks
+ * in dataplane/task_restore.c.
+ */
+struct sl_job_restore {
+	char dir[4096];			/* checkpoint/savepoint directory */
+	uint64_t id;			/* its checkpoint id */
+	struct sl_snap_metadata *meta;
+	/* per run: progress of the reading (bytes, relaxed atomics) */
+	uint64_t total_bytes;
+	uint64_t read_bytes;
+	uint64_t start_ns;
+	uint64_t next_report_ns;
+	bool reported_done;
+	/* per metadata operator, per old subtask: its blob was read (after a
+	 * rescale any new subtask may take it; all must be taken) */
+	uint32_t *blob_base;
+	uint8_t *blob_taken;
+};
+
+/* restoring, job side (main lcore): dataplane/job_restore.c */
+int __sl_restore_start(struct sl_job *job);
+void __sl_restore_poll(struct sl_job *job);
+void __sl_restore_free(struct sl_job *job);
+const struct sl_snap_operator_meta *
+__sl_restore_op(const struct sl_job *job, const struct job_node *node);
+/* The one place restore reads a referenced file through: returns a loader
+ * source for it (today an O_NOFOLLOW descriptor read with pread; a parallel
+ * io_uring reader plugs in here). */
+int __sl_restore_src_open(const struct sl_job_restore *r,
+			  const struct sl_snap_file_ref *ref,
+			  struct sl_snap_src *src, struct sl_snap_err *err);
+void __sl_restore_src_close(struct sl_snap_src *src);
+/* restoring, subtask side: dataplane/task_restore.c */
+int __sl_task_restore(struct task *t);
+/* output in flight at the checkpoint, re-sent once every input channel
+ * holds its own in-flight batches (which are older) */
+struct restore_resend {
+	struct task *from;
+	struct sl_channel *ch;
+	struct sl_batch *b;
+};
+struct restore_resend_list {
+	struct restore_resend *v;
+	size_t n, cap;
+};
+int __sl_task_restore_inflight(struct task *t, struct restore_resend_list *later);
+void __sl_task_end_restored(struct task *t);
 
 /* checkpointing: dataplane/task_checkpoint.c */
 int __sl_ckpt_task_init(struct task *t);

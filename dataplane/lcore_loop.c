@@ -21,16 +21,27 @@ int __sl_lcore_loop(void *arg)
 
 	for (unsigned i = 0; i < lc->n_tasks; i++) {
 		struct task *t = lc->tasks[i];
-		int rc = t->ops->open ? t->ops->open(&t->pub, &t->op) : 0;
+		const char *what = "open";
+		int rc = 0;
+
+		/* a subtask restored as finished has ended already */
+		if (t->phase != TASK_DONE && t->ops->open != NULL)
+			rc = t->ops->open(&t->pub, &t->op);
+		if (rc == 0 && t->phase != TASK_DONE && job->restore != NULL) {
+			what = "restore";
+			rc = __sl_task_restore(t);
+		}
 		if (rc < 0) {
 			if (t->err[0] == '\0')
-				snprintf(t->err, sizeof(t->err), "open failed: %s",
-					 strerror(-rc));
+				snprintf(t->err, sizeof(t->err), "%s failed: %s",
+					 what, strerror(-rc));
 			__sl_job_fail(job, rc, "operator '%s' (%s) subtask %u: %s",
 				      t->node->uid, t->ops->type,
 				      t->pub.info.index, t->err);
 			t->phase = TASK_DONE;
 		}
+		/* release: the main lcore starts checkpoints after this */
+		atomic_fetch_add(&job->tasks_restored, 1);
 	}
 
 	for (;;) {

@@ -4,6 +4,7 @@
  *
  *   sluice run JOB.yaml [options] [-- EAL arguments]
  *   sluice checkpoints [JOB.yaml | --socket PATH] [--json] [--subtasks]
+ *   sluice run JOB.yaml --restore latest|DIR ...
  *
  * Loads and checks the whole job file before touching DPDK, so a bad file
  * never half-starts anything; then initialises the EAL (the job file's
@@ -72,6 +73,14 @@ static void run_usage(FILE *f)
 		"\n"
 		"Options:\n"
 		"  -c, --check             load and check the job file, print the plan, do not run\n"
+		"                          (with --restore, also choose and check the checkpoint)\n"
+		"  -r, --restore latest|DIR\n"
+		"                          start from a checkpoint instead of empty state:\n"
+		"                          'latest' is the newest complete, intact checkpoint in\n"
+		"                          state.checkpoints.dir (incomplete or damaged ones are\n"
+		"                          skipped with a warning); DIR is a chk-<n> or savepoint\n"
+		"                          directory.  It must belong to this job (name, operator\n"
+		"                          uids and types).  Nothing in it is modified.\n"
 		"  -p, --progress SECONDS  print a progress line every SECONDS (0 = off;\n"
 		"                          default: the file's sluice.progress-interval)\n"
 		"  -q, --quiet             no progress lines and no summary\n"
@@ -92,7 +101,8 @@ static void run_usage(FILE *f)
 		"dropped).  A second signal cancels at once and drops in-flight records.\n"
 		"\n"
 		"Exit status: 0 finished or stopped, 1 the job failed (also: another job\n"
-		"owns its control socket), 2 bad usage or bad job file.\n",
+		"owns its control socket), 2 bad usage, bad job file, or a checkpoint\n"
+		"--restore cannot use.\n",
 		ctl_dir);
 }
 
@@ -190,12 +200,13 @@ static int cmd_run(int argc, char **argv)
 		{ "check", no_argument, NULL, 'c' },
 		{ "progress", required_argument, NULL, 'p' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "restore", required_argument, NULL, 'r' },
 		{ "stats-json", required_argument, NULL, 's' },
 		{ "control-socket", required_argument, NULL, OPT_CONTROL_SOCKET },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *stats_path = NULL, *ctl_path = NULL;
+	const char *stats_path = NULL, *ctl_path = NULL, *restore = NULL;
 	bool check = false, quiet = false;
 	double progress = -1;
 	char err[2048];
@@ -207,7 +218,7 @@ static int cmd_run(int argc, char **argv)
 			break;
 		}
 	optind = 1;
-	while ((opt = getopt_long(eal_at, argv, "cp:qs:h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(eal_at, argv, "cp:qr:s:h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			check = true;
@@ -224,6 +235,9 @@ static int cmd_run(int argc, char **argv)
 		}
 		case 'q':
 			quiet = true;
+			break;
+		case 'r':
+			restore = optarg;
 			break;
 		case 's':
 			stats_path = optarg;
@@ -256,8 +270,18 @@ static int cmd_run(int argc, char **argv)
 		fprintf(stderr, "sluice: %s\n", err);
 		return EXIT_USAGE;
 	}
+	/* before the EAL: a checkpoint that cannot be used never starts
+	 * anything */
+	if (restore != NULL && sl_job_restore_from(jf->job, restore) < 0) {
+		fprintf(stderr, "sluice: %s\n", sl_job_error(jf->job));
+		sl_job_file_free(jf);
+		return EXIT_USAGE;
+	}
 	if (check) {
 		print_plan(jf);
+		if (restore != NULL)
+			printf("restores from checkpoint %" PRIu64 "\n",
+			       sl_job_restore_id(jf->job));
 		sl_job_file_free(jf);
 		return EXIT_OK;
 	}

@@ -272,8 +272,18 @@ static int ka_snapshot(void *op_, struct sl_task *t, struct sl_ckpt_ctx *ck)
 	return sl_ckpt_put_keyed(ck, op->st, op->key_size, op->agg.value_size);
 }
 
+/* Restore: the aggregates of the key groups this subtask owns. */
+static int ka_restore(void *op_, struct sl_task *t, struct sl_restore_ctx *rc)
+{
+	struct ka_op *op = op_;
+
+	(void)t;
+	return sl_restore_keyed(rc, op->st, op->key_size, op->agg.value_size);
+}
+
 const struct sl_operator_ops sl_op_keyed_aggregate = {
 	.snapshot = ka_snapshot,
+	.restore = ka_restore,
 	.type = "keyed-aggregate",
 	.conf_size = sizeof(struct sl_keyed_aggregate_conf),
 	.min_inputs = 1,

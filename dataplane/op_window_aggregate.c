@@ -726,19 +726,109 @@ static void win_close(void *op_, struct sl_task *t)
 /*
  * Checkpoint: every open window's aggregates as keyed state (key = the
  * key bytes + the window start); the timers and per-window key lists are
- * derived from it on restore.
+ * derived from it on restore.  Operator-state blob: i64 watermark of the
+ * subtask (which windows had fired), little-endian.
  */
 static int win_snapshot(void *op_, struct sl_task *t, struct sl_ckpt_ctx *ck)
 {
 	struct win_op *op = op_;
+	int64_t wm = t->watermark;
+	int rc = sl_ckpt_put_blob(ck, &wm, sizeof(wm));
 
-	(void)t;
+	if (rc < 0)
+		return rc;
 	return sl_ckpt_put_keyed(ck, op->st, (uint16_t)(op->key_size + 8),
 				 op->agg.value_size);
 }
 
+struct win_rebuild {
+	struct win_op *op;
+	int64_t fire_limit;
+	bool any_fired;
+	int err;
+};
+
+static int win_rebuild_entry(const void *key, const void *value, uint64_t hash,
+			     void *arg)
+{
+	struct win_rebuild *rb = arg;
+	int64_t start;
+
+	(void)value;
+	memcpy(&start, (const uint8_t *)key + rb->op->key_size, 8);
+	rb->err = window_add_key(rb->op, start, hash, key, rb->fire_limit,
+				 rb->any_fired);
+	return rb->err;
+}
+
+/*
+ * Restore: the windows' aggregates of the key groups this subtask owns,
+ * then the pending windows and their key lists rebuilt from them.  The
+ * watermark comes back too, so records are judged late, and windows count
+ * as fired, as they were: a window whose end the watermark had passed
+ * fired already (its state is still there for allowed lateness) and does
+ * not fire again.  After a rescale the lowest watermark of the old
+ * subtasks is taken (they agree at an aligned checkpoint).
+ */
+static int win_restore_wm(struct sl_task *t, struct sl_restore_ctx *rc,
+			  int ret, const void *data, size_t len, int64_t *wm)
+{
+	int64_t w;
+
+	if (ret < 0)
+		return ret;
+	if (len != sizeof(w)) {
+		sl_task_error(t, "checkpoint %llu: window state of %zu bytes, expected %zu",
+			      (unsigned long long)sl_restore_id(rc), len, sizeof(w));
+		return -EBADMSG;
+	}
+	memcpy(&w, data, sizeof(w));
+	*wm = w < *wm ? w : *wm;
+	return 0;
+}
+
+static int win_restore(void *op_, struct sl_task *t, struct sl_restore_ctx *rc)
+{
+	struct win_op *op = op_;
+	struct win_rebuild rb = { .op = op };
+	int64_t wm = SL_WATERMARK_MAX;
+	const void *data;
+	size_t len;
+	int ret;
+
+	if (sl_restore_parallelism(rc) == t->info.parallelism) {
+		ret = sl_restore_blob(rc, &data, &len);
+		if (ret != -ENOENT &&
+		    (ret = win_restore_wm(t, rc, ret, data, len, &wm)) < 0)
+			return ret;
+	} else {
+		for (uint32_t i = 0; i < sl_restore_parallelism(rc); i++) {
+			ret = sl_restore_blob_of(rc, i, &data, &len);
+			if (ret != -ENOENT &&
+			    (ret = win_restore_wm(t, rc, ret, data, len, &wm)) < 0)
+				return ret;
+		}
+	}
+	ret = sl_restore_keyed(rc, op->st, (uint16_t)(op->key_size + 8),
+			       op->agg.value_size);
+	if (ret < 0)
+		return ret;
+	if (wm != SL_WATERMARK_MAX)
+		t->watermark = wm;
+	rb.any_fired = start_limit(t->watermark, op->size - 1, &rb.fire_limit);
+	for (uint32_t kg = t->info.kg_first; kg < t->info.kg_first + t->info.kg_count; kg++) {
+		sl_kstate_foreach(op->st, (uint16_t)kg, win_rebuild_entry, &rb);
+		if (rb.err < 0) {
+			sl_task_error(t, "window index: out of memory");
+			return rb.err;
+		}
+	}
+	return 0;
+}
+
 const struct sl_operator_ops sl_op_window_aggregate = {
 	.snapshot = win_snapshot,
+	.restore = win_restore,
 	.type = "window-aggregate",
 	.conf_size = sizeof(struct sl_window_conf),
 	.min_inputs = 1,

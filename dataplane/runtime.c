@@ -495,12 +495,15 @@ int sl_job_run(struct sl_job *job)
 		rc = build(job, run);
 	if (rc == 0)
 		rc = __sl_ckpt_control_start(job);
+	if (rc == 0)
+		rc = __sl_restore_start(job);
 	if (rc < 0) {
 		if (job->err[0] == '\0')
 			__sl_job_fail(job, rc, "cannot set up the job: %s", strerror(-rc));
 		__sl_job_control_stop(job);
 		__sl_ckpt_control_stop(job);
 		free_runtime(job);
+		__sl_restore_free(job);
 		return rc;
 	}
 
@@ -531,6 +534,7 @@ int sl_job_run(struct sl_job *job)
 		} else if (__sl_ckpt_control_poll(job) + work == 0) {
 			rte_delay_us_sleep(100);
 		}
+		__sl_restore_poll(job);
 		double t = now_s() - t0;
 		if (job->cfg.progress_ms && t >= next_progress) {
 			progress(job, t, &last_in, &last_out, &last_t);
@@ -539,6 +543,7 @@ int sl_job_run(struct sl_job *job)
 	}
 	__sl_job_control_stop(job);
 	rte_eal_mp_wait_lcore();
+	__sl_restore_poll(job); /* its final report, if the job was quick */
 	job->elapsed = now_s() - t0;
 	if (job->cfg.progress_ms)
 		progress(job, job->elapsed, &last_in, &last_out, &last_t);
@@ -552,5 +557,7 @@ int sl_job_run(struct sl_job *job)
 			 "cancelled: in-flight records were dropped");
 	}
 	free_runtime(job);
+	/* a restore applies to one run */
+	__sl_restore_free(job);
 	return rc;
 }

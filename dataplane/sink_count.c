@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <rte_cycles.h>
 #include <xxhash.h>
@@ -118,8 +119,47 @@ static int count_snapshot(void *op, struct sl_task *t, struct sl_ckpt_ctx *ck)
 	return sl_ckpt_put_blob(ck, blob, sizeof(blob));
 }
 
+/*
+ * Restore: what the subtask had received, added to the shared result (the
+ * batch count and the largest watermark are not in the checkpoint).  With
+ * another parallelism, new subtask j takes the counts of old subtasks
+ * j, j + p, ...: the sums stay the same.
+ */
+static int count_restore(void *op, struct sl_task *t, struct sl_restore_ctx *rc)
+{
+	struct count_sink *s = op;
+	const uint32_t old_p = sl_restore_parallelism(rc);
+
+	for (uint32_t i = t->info.index; i < old_p; i += t->info.parallelism) {
+		uint64_t blob[2];
+		const void *data;
+		size_t len;
+		int ret = sl_restore_blob_of(rc, i, &data, &len);
+
+		if (ret == -ENOENT)
+			continue;
+		if (ret < 0)
+			return ret;
+		if (len != sizeof(blob)) {
+			sl_task_error(t, "checkpoint %llu: count-sink state of %zu bytes, expected %zu",
+				      (unsigned long long)sl_restore_id(rc), len,
+				      sizeof(blob));
+			return -EBADMSG;
+		}
+		memcpy(blob, data, sizeof(blob));
+		s->records += blob[0];
+		s->checksum += blob[1];
+		if (s->result != NULL) {
+			__atomic_fetch_add(&s->result->records, blob[0], __ATOMIC_RELAXED);
+			__atomic_fetch_add(&s->result->checksum, blob[1], __ATOMIC_RELAXED);
+		}
+	}
+	return 0;
+}
+
 const struct sl_operator_ops sl_op_count_sink = {
 	.snapshot = count_snapshot,
+	.restore = count_restore,
 	.type = "count-sink",
 	.conf_size = sizeof(struct sl_count_sink_conf),
 	.min_inputs = 1,

@@ -533,7 +533,82 @@ static void fsrc_close(void *op, struct sl_task *t)
 	free(s);
 }
 
+/*
+ * Checkpoint: the position.  Operator-state blob (little-endian):
+ *   u64 next_offset  byte offset of the first record not emitted yet
+ *   i64 max_ts       largest timestamp emitted (its watermark basis)
+ */
+static int fsrc_snapshot(void *op, struct sl_task *t, struct sl_ckpt_ctx *ck)
+{
+	const struct file_src *s = op;
+	uint64_t blob[2] = { s->next_offset, (uint64_t)s->max_ts };
+
+	(void)t;
+	return sl_ckpt_put_blob(ck, blob, sizeof(blob));
+}
+
+/*
+ * Restore: continue with the record at the snapshotted offset, checked as
+ * a start_offset is (a record boundary inside the file: a file that was
+ * rewritten since is noticed when it no longer fits).
+ */
+static int fsrc_restore(void *op, struct sl_task *t, struct sl_restore_ctx *rc)
+{
+	struct file_src *s = op;
+	const struct sl_file_source_conf *c = t->info.conf;
+	struct sl_file_source_conf *at;
+	uint64_t blob[2];
+	const void *data;
+	size_t len;
+	char err[512];
+	int fd, ret = sl_restore_blob(rc, &data, &len);
+
+	if (ret == -ENOENT)
+		return 0;
+	if (ret < 0)
+		return ret;
+	if (len != sizeof(blob)) {
+		sl_task_error(t, "checkpoint %llu: file-source state of %zu bytes, expected %zu",
+			      (unsigned long long)sl_restore_id(rc), len, sizeof(blob));
+		return -EBADMSG;
+	}
+	memcpy(blob, data, sizeof(blob));
+	at = malloc(sizeof(*at));
+	if (at == NULL)
+		return -ENOMEM;
+	*at = *c;
+	at->start_offset = blob[0];
+	fd = fsrc_open_checked(at, err, sizeof(err));
+	free(at);
+	if (fd < 0) {
+		sl_task_error(t, "restoring checkpoint %llu: %s (did the file change since?)",
+			      (unsigned long long)sl_restore_id(rc), err);
+		return fd;
+	}
+	if (lseek(fd, (off_t)blob[0], SEEK_SET) == (off_t)-1) {
+		sl_task_error(t, "cannot seek %s to %" PRIu64 ": %s", c->path,
+			      blob[0], strerror(errno));
+		close(fd);
+		return -EIO;
+	}
+	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	close(s->fd);
+	s->fd = fd;
+	s->next_offset = s->buf_off = blob[0];
+	s->pos = s->end = 0;
+	s->eof = false;
+	s->header_pending = c->format == SL_FILE_CSV && c->skip_header && blob[0] == 0;
+	s->max_ts = (int64_t)blob[1];
+	if (s->has_ts && s->max_ts != INT64_MIN)
+		sl_task_set_watermark(t, s->max_ts < INT64_MIN + s->ooo
+						 ? INT64_MIN
+						 : s->max_ts - s->ooo);
+	return 0;
+}
+
 const struct sl_operator_ops sl_op_file_source = {
+	.snapshot = fsrc_snapshot,
+	.restore = fsrc_restore,
 	.type = "file-source",
 	.conf_size = sizeof(struct sl_file_source_conf),
 	.min_inputs = 0,

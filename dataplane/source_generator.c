@@ -666,8 +666,49 @@ static int gen_snapshot(void *op, struct sl_task *t, struct sl_ckpt_ctx *ck)
 	return sl_ckpt_put_blob(ck, blob, sizeof(blob));
 }
 
+/*
+ * Restore: continue at the snapshotted index (the blob of gen_snapshot),
+ * with the watermark it had.  The subtask's indices are j, j + p, ...: the
+ * parallelism must be the one of the checkpoint (sl_restore_blob() refuses
+ * another).
+ */
+static int gen_restore(void *op, struct sl_task *t, struct sl_restore_ctx *rc)
+{
+	struct gen_src *s = op;
+	const void *data;
+	size_t len;
+	uint64_t blob[2];
+	int ret = sl_restore_blob(rc, &data, &len);
+
+	if (ret == -ENOENT)
+		return 0; /* nothing emitted yet when the checkpoint was taken */
+	if (ret < 0)
+		return ret;
+	if (len != sizeof(blob)) {
+		sl_task_error(t, "checkpoint %llu: generator state of %zu bytes, expected %zu",
+			      (unsigned long long)sl_restore_id(rc), len, sizeof(blob));
+		return -EBADMSG;
+	}
+	memcpy(blob, data, sizeof(blob));
+	if (blob[0] != UINT64_MAX && blob[0] % s->stride != t->info.index % s->stride) {
+		sl_task_error(t, "checkpoint %llu: generator offset %llu does not belong to subtask %u of %llu",
+			      (unsigned long long)sl_restore_id(rc),
+			      (unsigned long long)blob[0], t->info.index,
+			      (unsigned long long)s->stride);
+		return -EBADMSG;
+	}
+	s->next = blob[0];
+	s->max_ts = (int64_t)blob[1];
+	if (s->g.has_ts && s->max_ts != INT64_MIN)
+		sl_task_set_watermark(t, s->max_ts < INT64_MIN + s->ooo
+						 ? INT64_MIN
+						 : s->max_ts - s->ooo);
+	return 0;
+}
+
 const struct sl_operator_ops sl_op_generator = {
 	.snapshot = gen_snapshot,
+	.restore = gen_restore,
 	.type = "generator",
 	.conf_size = sizeof(struct sl_generator_conf),
 	.min_inputs = 0,

@@ -26,9 +26,11 @@
  *     "job_name": "demo", "job_id": "<16 hex digits>",
  *     "trigger_time_ns": <int>,
  *     "operators": [
- *       { "uid": "counts", "parallelism": 2, "max_parallelism": 128,
+ *       { "uid": "counts", "type": "keyed-aggregate",   // type optional
+ *         "parallelism": 2, "max_parallelism": 128,
  *         "subtasks": [            // exactly parallelism entries, in order
  *           { "subtask": 0,
+ *             "finished": true,    // optional, only when true
  *             "files": [ { "path": "shared/counts-0-c5.kstate",
  *                          "type": "keyed" | "channel",
  *                          "checkpoint_id": 5, "size": 1234,
@@ -205,6 +207,26 @@ static struct sl_snap_subtask_meta *subtask_of(struct sl_snap_metadata *m,
 	    subtask >= m->operators[op].parallelism)
 		return NULL;
 	return &m->operators[op].subtasks[subtask];
+}
+
+int sl_snap_meta_set_type(struct sl_snap_metadata *m, int op, const char *type)
+{
+	if (op < 0 || (uint32_t)op >= m->n_operators || type == NULL ||
+	    strlen(type) >= SL_SNAP_TYPE_MAX || !__sl_snap_name_ok(type))
+		return -EINVAL;
+	snprintf(m->operators[op].type, SL_SNAP_TYPE_MAX, "%s", type);
+	return 0;
+}
+
+int sl_snap_meta_set_finished(struct sl_snap_metadata *m, int op,
+			      uint32_t subtask)
+{
+	struct sl_snap_subtask_meta *st = subtask_of(m, op, subtask);
+
+	if (st == NULL)
+		return -EINVAL;
+	st->finished = true;
+	return 0;
 }
 
 int sl_snap_meta_add_file(struct sl_snap_metadata *m, int op, uint32_t subtask,
@@ -551,6 +573,8 @@ static int encode_subtask(const struct sl_snap_subtask_meta *st, uint32_t idx,
 		return -ENOMEM;
 	if ((rc = jset(o, "subtask", json_integer(idx))) < 0)
 		return rc;
+	if (st->finished && (rc = jset(o, "finished", json_true())) < 0)
+		return rc;
 	files = jchild(o, "files", json_array());
 	blobs = jchild(o, "operator_state", json_array());
 	if (files == NULL || blobs == NULL)
@@ -625,6 +649,8 @@ static int encode_json(const struct sl_snap_metadata *m, json_t *root)
 		if (o == NULL || jappend(ops, o) < 0)
 			return -ENOMEM;
 		if ((rc = jset(o, "uid", json_string(op->uid))) < 0 ||
+		    (op->type[0] &&
+		     (rc = jset(o, "type", json_string(op->type))) < 0) ||
 		    (rc = jset(o, "parallelism", json_integer(op->parallelism))) < 0 ||
 		    (rc = jset(o, "max_parallelism",
 			       json_integer(op->max_parallelism))) < 0)
@@ -813,7 +839,7 @@ static int decode_subtask(struct dec *d, struct sl_snap_metadata *m, int op,
 			  uint32_t t, json_t *so)
 {
 	char base[sizeof(d->where)];
-	json_t *files, *blobs;
+	json_t *files, *blobs, *fin;
 	uint64_t idx;
 	int rc;
 
@@ -824,6 +850,11 @@ static int decode_subtask(struct dec *d, struct sl_snap_metadata *m, int op,
 	if (idx != t)
 		return DERR(d, -EBADMSG, "%s.subtask is %llu, expected %u",
 			    d->where, (unsigned long long)idx, t);
+	fin = json_object_get(so, "finished");
+	if (fin != NULL && !json_is_boolean(fin))
+		return DERR(d, -EBADMSG, "%s.finished: not a boolean", d->where);
+	if (json_is_true(fin))
+		sl_snap_meta_set_finished(m, op, t);
 	if ((files = get_array(d, so, "files")) == NULL ||
 	    (blobs = get_array(d, so, "operator_state")) == NULL)
 		return -EBADMSG;
@@ -867,7 +898,7 @@ static int decode_operator(struct dec *d, struct sl_snap_metadata *m,
 			   json_t *oo)
 {
 	char base[sizeof(d->where)];
-	const char *uid;
+	const char *uid, *type = NULL;
 	uint64_t par, maxp;
 	json_t *subs;
 	int op, rc;
@@ -894,6 +925,11 @@ static int decode_operator(struct dec *d, struct sl_snap_metadata *m,
 			    op == -EEXIST ? "uid listed twice" :
 			    op == -ENOMEM ? "out of memory" :
 					    "bad uid or parallelism");
+	if (json_object_get(oo, "type") != NULL &&
+	    ((rc = get_str(d, oo, "type", &type)) < 0 ||
+	     sl_snap_meta_set_type(m, op, type) < 0))
+		return rc < 0 ? rc : DERR(d, -EINVAL, "%s.type: not 1..%d bytes of UTF-8",
+					  d->where, SL_SNAP_TYPE_MAX - 1);
 	memcpy(base, d->where, sizeof(base));
 	for (uint32_t t = 0; t < par; t++) {
 		if (snprintf(d->where, sizeof(d->where), "%s.subtasks[%u]", base, t) < 0)

@@ -166,6 +166,30 @@ struct sl_lcore_stats {
 int sl_job_run(struct sl_job *job);
 
 /**
+ * Start the next sl_job_run() from a checkpoint or savepoint instead of
+ * empty state (docs/restore.md).  Choose and check it now, before anything
+ * runs; call it once the graph is complete.  Nothing in the checkpoint
+ * directory is created, modified or deleted, whatever the outcome.
+ *
+ * @param what  "latest": the newest complete and intact checkpoint in
+ *              state.checkpoints.dir (incomplete or damaged ones are
+ *              skipped with a warning on stderr naming the file);
+ *              otherwise a chk-<n> or savepoint directory.  NULL cancels
+ *              an earlier request.
+ * @return 0, or with sl_job_error() saying what is wrong and what to do:
+ *         -ENOENT (no such directory, or no usable checkpoint in it),
+ *         -ENOTDIR, -EINVAL (not a checkpoint; a checkpoint of another
+ *         job; an operator with state missing from the job or of another
+ *         type; max parallelism changed; in-flight data with a changed
+ *         parallelism), -ENOTSUP (another snapshot format version),
+ *         -EBADMSG/-ELOOP (the given checkpoint is damaged), -ENOMEM
+ */
+int sl_job_restore_from(struct sl_job *job, const char *what);
+
+/** Id of the checkpoint the next run restores from, 0 if none. */
+uint64_t sl_job_restore_id(const struct sl_job *job);
+
+/**
  * Ask a running job to stop (async-signal-safe).  Sources stop producing;
  * records already in flight drain to the sinks.  With `drain`, end of
  * event time is signalled so windows fire; without, open windows are

@@ -100,6 +100,7 @@ void sl_task_set_watermark(struct sl_task *t, int64_t watermark);
 
 struct sl_ckpt_ctx;
 struct sl_kstate;
+struct sl_restore_ctx;
 
 /**
  * Operator callbacks.  Unused callbacks are NULL.  Every callback returns
@@ -153,6 +154,10 @@ struct sl_operator_ops {
 	void (*notify_complete)(void *op, struct sl_task *t, uint64_t id);
 	/** Checkpoint `id` was aborted. */
 	void (*notify_aborted)(void *op, struct sl_task *t, uint64_t id);
+	/** The job starts from checkpoint sl_restore_id(rc): called after open(),
+	 *  before any poll/process/on_watermark.  Load state with
+	 *  sl_restore_blob()/sl_restore_keyed().  NULL: nothing to restore. */
+	int (*restore)(void *op, struct sl_task *t, struct sl_restore_ctx *rc);
 	/** Release the instance. */
 	void (*close)(void *op, struct sl_task *t);
 };
@@ -173,6 +178,37 @@ int sl_ckpt_put_keyed(struct sl_ckpt_ctx *ck, struct sl_kstate *st,
 		      uint16_t key_size, uint16_t value_size);
 /** The checkpoint's id. */
 uint64_t sl_ckpt_id(const struct sl_ckpt_ctx *ck);
+
+/*
+ * Restore hooks, for operators' restore() callback (docs/restore.md).  The
+ * runtime checks afterwards that the operator loaded every piece of state
+ * the checkpoint holds for it (a state it ignored would be lost silently)
+ * and fails the job otherwise.
+ */
+/** The id of the checkpoint (or savepoint) the job starts from. */
+uint64_t sl_restore_id(const struct sl_restore_ctx *rc);
+/** The operator-state blob subtask `index` of this operator put into the
+ *  checkpoint (the first one, if it put several); -ENOENT if none. Valid
+ *  during restore() only.  -EXDEV when the operator's parallelism changed
+ *  and the old subtasks did store blobs: they cannot be matched to
+ *  subtasks (the message for the job's failure report is set); operators
+ *  that can redistribute their state use sl_restore_blob_of(). */
+int sl_restore_blob(struct sl_restore_ctx *rc, const void **data, size_t *len);
+/** Load the entries of the key groups this subtask owns (from every old
+ *  subtask's keyed files, so a changed parallelism rescales by key group)
+ *  into st, created empty with the same key/value sizes.
+ *  @return 0, -EINVAL (key/value sizes or max parallelism differ from the
+ *          files'), -EBADMSG (a corrupt file), -ENOMEM, -errno of reading;
+ *          the message is set for the job's failure report */
+int sl_restore_keyed(struct sl_restore_ctx *rc, struct sl_kstate *st,
+		     uint16_t key_size, uint16_t value_size);
+/** Parallelism of this operator when the checkpoint was taken. */
+uint32_t sl_restore_parallelism(const struct sl_restore_ctx *rc);
+/** For operators that redistribute operator state on a changed
+ *  parallelism: the (first) blob old subtask `subtask` stored.
+ *  @return 0, -ENOENT (none), -EINVAL (subtask >= sl_restore_parallelism()) */
+int sl_restore_blob_of(struct sl_restore_ctx *rc, uint32_t subtask,
+		       const void **data, size_t *len);
 
 /** Record an error message for the job's failure report (printf-style). */
 void sl_task_error(struct sl_task *t, const char *fmt, ...)

@@ -58,6 +58,8 @@ extern "C" {
 #define SL_SNAP_PATH_MAX 256
 /** Size of uid and job-name buffers (the strings are 1..255 bytes). */
 #define SL_SNAP_NAME_MAX 256
+/** Size of the operator-type buffer (the string is 0..63 bytes). */
+#define SL_SNAP_TYPE_MAX 64
 /** Default block payload size of the encoders. */
 #define SL_SNAP_BLOCK_DEFAULT (64u * 1024)
 /** Largest block payload an encoder writes or a loader accepts. */
@@ -472,12 +474,18 @@ struct sl_snap_subtask_meta {
 					 *   first), channel files */
 	uint32_t n_blobs;		/**< entries of blobs[] */
 	struct sl_snap_blob *blobs;	/**< operator-state list entries */
+	bool finished;			/**< the subtask had ended (its input
+					 *   was exhausted) before the
+					 *   checkpoint reached it: it has no
+					 *   state and a restore does not run it */
 	uint32_t cap_files_, cap_blobs_; /**< internal */
 };
 
 /** One operator of the job. */
 struct sl_snap_operator_meta {
 	char uid[SL_SNAP_NAME_MAX];	      /**< operator uid */
+	char type[SL_SNAP_TYPE_MAX];	      /**< operator type ("" if not
+					       *   recorded) */
 	uint32_t parallelism;		      /**< subtasks when snapshotted */
 	uint32_t max_parallelism;	      /**< key groups */
 	struct sl_snap_subtask_meta *subtasks; /**< parallelism entries */
@@ -541,6 +549,23 @@ void sl_snap_meta_free(struct sl_snap_metadata *m);
  */
 int sl_snap_meta_add_operator(struct sl_snap_metadata *m, const char *uid,
 			      uint32_t parallelism, uint32_t max_parallelism);
+
+/**
+ * Record an operator's type (e.g. "keyed-aggregate"), so that a restore
+ * can tell a changed operator from a renamed one.
+ * @return 0, -EINVAL (bad operator, or type not 1..63 bytes of valid
+ *         UTF-8)
+ */
+int sl_snap_meta_set_type(struct sl_snap_metadata *m, int op,
+			  const char *type);
+
+/**
+ * Mark a subtask as finished: it had ended before the checkpoint reached
+ * it, so it has nothing to restore and a restore ends it at once.
+ * @return 0, -EINVAL (bad operator/subtask)
+ */
+int sl_snap_meta_set_finished(struct sl_snap_metadata *m, int op,
+			      uint32_t subtask);
 
 /**
  * Reference a file from a subtask.  The path is checked with

@@ -1,0 +1,584 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Restoring a job, job side (main lcore): choosing the checkpoint, checking
+ * that it belongs to this job, and preparing a run that starts from it
+ * (docs/restore.md).
+ *
+ * Choosing.  "latest" walks state.checkpoints.dir newest first: an
+ * incomplete checkpoint (no _metadata: the job stopped while writing it)
+ * and a damaged one (a file missing, truncated, or failing its checksum)
+ * are skipped with a warning naming the file; a checkpoint of another job
+ * or of another format version stops the search with an error, since
+ * falling back past it would silently restart from older state.  An
+ * explicit directory (chk-<n> or a savepoint) must validate as a whole.
+ * Nothing in the checkpoint directory is created, modified or deleted.
+ *
+ * Checking.  The job name must match; every operator of the checkpoint
+ * that holds state must exist in the job (by uid) with the same type; an
+ * operator with keyed state keeps its max parallelism (key groups); a
+ * changed parallelism is allowed unless the checkpoint carries in-flight
+ * data (an unaligned checkpoint) or some but not all of the operator's
+ * subtasks had finished.  Operators that are new in the job start empty.
+ *
+ * Preparing a run (after the channels exist, before any lcore starts):
+ * every subtask's persisted input channel state is put into its input
+ * channels, then the output channel state of the senders behind it (a
+ * sender's staged output is newer than what the receiver had in flight on
+ * the same channel), so both are read before any new data; subtasks that
+ * had finished end at once.  The lcores then open each subtask and call
+ * its restore() (dataplane/task_restore.c); checkpoints are not triggered
+ * before every subtask restored, and their ids continue after the
+ * restored one.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "job_pvt.h"
+#include "sluice/io_file.h"
+#include "sluice/keygroup.h"
+
+#define PROGRESS_PERIOD_NS 1000000000ULL
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static int fail(struct sl_job *job, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int fail(struct sl_job *job, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(job->err, sizeof(job->err), fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+void __sl_restore_free(struct sl_job *job)
+{
+	if (job->restore == NULL)
+		return;
+	sl_snap_meta_free(job->restore->meta);
+	free(job->restore->blob_base);
+	free(job->restore->blob_taken);
+	free(job->restore);
+	job->restore = NULL;
+}
+
+/* ------------------------------------------------------------ choosing */
+
+static bool is_dir(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static bool has_metadata(const char *dir)
+{
+	char path[4200];
+	struct stat st;
+	int n = snprintf(path, sizeof(path), "%s/" SL_SNAP_METADATA_NAME, dir);
+
+	return n > 0 && (size_t)n < sizeof(path) && lstat(path, &st) == 0;
+}
+
+static int cmp_desc(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* Ids of every chk-<n> directory of root, newest first. */
+static int list_chk_dirs(const char *root, uint64_t **ids, size_t *n)
+{
+	DIR *d = opendir(root);
+	struct dirent *e;
+	size_t cap = 0;
+	uint64_t id;
+
+	*ids = NULL;
+	*n = 0;
+	if (d == NULL)
+		return -errno;
+	while ((e = readdir(d)) != NULL) {
+		if (sl_snap_chk_parse(e->d_name, &id) < 0)
+			continue;
+		if (*n == cap) {
+			uint64_t *v = realloc(*ids, (cap = cap ? 2 * cap : 16) * sizeof(*v));
+			if (v == NULL) {
+				closedir(d);
+				return -ENOMEM;
+			}
+			*ids = v;
+		}
+		(*ids)[(*n)++] = id;
+	}
+	closedir(d);
+	if (*n > 1)
+		qsort(*ids, *n, sizeof(**ids), cmp_desc);
+	return 0;
+}
+
+static int version_error(struct sl_job *job, const char *path,
+			 const struct sl_snap_err *err)
+{
+	return fail(job, -ENOTSUP,
+		    "cannot restore from %s: %s: it was written by another version of sluice; restore it with the sluice that wrote it, or start without --restore",
+		    path, err->msg);
+}
+
+static int other_job_error(struct sl_job *job, const char *path,
+			   const struct sl_snap_metadata *m)
+{
+	return fail(job, -EINVAL,
+		    "cannot restore from %s: it is a checkpoint of job '%s', not of job '%s'; restore it with job '%s''s file, or give a checkpoint of job '%s'",
+		    path, m->job_name, job->name, m->job_name, job->name);
+}
+
+static int choose_latest(struct sl_job *job, struct sl_job_restore *r)
+{
+	const char *root = job->cfg.checkpoint.dir;
+	unsigned skipped = 0;
+	uint64_t *ids;
+	size_t n;
+	int rc;
+
+	if (root[0] == '\0')
+		return fail(job, -EINVAL,
+			    "--restore latest: the job has no state.checkpoints.dir to look in; set it in the job file's config, or give a checkpoint directory (e.g. --restore /path/chk-7)");
+	if (!is_dir(root))
+		return fail(job, -ENOENT,
+			    "--restore latest: the checkpoint directory %s %s: there is nothing to restore; start without --restore, or fix state.checkpoints.dir",
+			    root, access(root, F_OK) == 0 ? "is not a directory" : "does not exist");
+	rc = list_chk_dirs(root, &ids, &n);
+	if (rc < 0)
+		return fail(job, rc, "--restore latest: cannot read %s: %s", root,
+			    strerror(-rc));
+	if (n == 0) {
+		free(ids);
+		return fail(job, -ENOENT,
+			    "--restore latest: %s holds no checkpoint (no chk-<n> directory); start without --restore, or point state.checkpoints.dir at the job's checkpoints",
+			    root);
+	}
+	rc = -ENOENT;
+	for (size_t i = 0; i < n; i++) {
+		struct sl_snap_err err = { "" };
+		char dir[sizeof(r->dir)];
+		int v;
+
+		if (sl_snap_chk_path(dir, sizeof(dir), root, ids[i]) < 0)
+			continue;
+		if (!has_metadata(dir)) {
+			fprintf(stderr, "sluice: warning: skipping %s: incomplete (no %s: the job stopped while taking it)\n",
+				dir, SL_SNAP_METADATA_NAME);
+			skipped++;
+			continue;
+		}
+		v = sl_snap_chk_validate(root, ids[i], &r->meta, &err);
+		if (v == -ENOTSUP) {
+			rc = version_error(job, dir, &err);
+			break;
+		}
+		if (v == -ENOMEM) {
+			rc = fail(job, v, "--restore latest: out of memory");
+			break;
+		}
+		if (v < 0) {
+			fprintf(stderr, "sluice: warning: skipping %s: %s\n", dir, err.msg);
+			skipped++;
+			continue;
+		}
+		if (strcmp(r->meta->job_name, job->name) != 0) {
+			rc = other_job_error(job, dir, r->meta);
+			break;
+		}
+		strcpy(r->dir, dir);
+		r->id = ids[i];
+		rc = 0;
+		break;
+	}
+	free(ids);
+	if (rc == -ENOENT)
+		fail(job, rc,
+		     "--restore latest: no complete and intact checkpoint in %s (%u skipped, see the warnings); start without --restore, or give an older checkpoint or a savepoint directory",
+		     root, skipped);
+	return rc;
+}
+
+static int choose_dir(struct sl_job *job, const char *path,
+		      struct sl_job_restore *r)
+{
+	struct sl_snap_err err = { "" };
+	uint64_t *ids;
+	size_t n;
+	int rc;
+
+	if (strlen(path) >= sizeof(r->dir))
+		return fail(job, -ENAMETOOLONG, "--restore: path too long");
+	if (access(path, F_OK) != 0)
+		return fail(job, -ENOENT,
+			    "--restore %s: no such directory; give a checkpoint directory (chk-<n>), a savepoint directory, or 'latest'",
+			    path);
+	if (!is_dir(path))
+		return fail(job, -ENOTDIR,
+			    "--restore %s: not a directory; give a checkpoint directory (chk-<n>), a savepoint directory, or 'latest'",
+			    path);
+	if (!has_metadata(path)) {
+		bool root = list_chk_dirs(path, &ids, &n) == 0 && n > 0;
+
+		free(ids);
+		if (root)
+			return fail(job, -EINVAL,
+				    "--restore %s: this is a checkpoint root, not a checkpoint; use --restore latest with state.checkpoints.dir: %s, or give one of its chk-<n> directories",
+				    path, path);
+		return fail(job, -EINVAL,
+			    "--restore %s: not a checkpoint or savepoint (it has no %s file: an incomplete checkpoint or another directory); give a complete chk-<n> or savepoint directory, or 'latest'",
+			    path, SL_SNAP_METADATA_NAME);
+	}
+	rc = sl_snap_dir_validate(path, &r->meta, &err);
+	if (rc == -ENOTSUP)
+		return version_error(job, path, &err);
+	if (rc < 0)
+		return fail(job, rc,
+			    "cannot restore from %s: %s; the checkpoint is damaged: give an older one (--restore latest skips damaged checkpoints)",
+			    path, err.msg);
+	if (strcmp(r->meta->job_name, job->name) != 0)
+		return other_job_error(job, path, r->meta);
+	snprintf(r->dir, sizeof(r->dir), "%s", path);
+	r->id = r->meta->checkpoint_id;
+	return 0;
+}
+
+/* ------------------------------------------------------------ checking */
+
+static bool subtask_has_state(const struct sl_snap_subtask_meta *st)
+{
+	return st->n_files > 0 || st->n_blobs > 0;
+}
+
+static bool op_has_state(const struct sl_snap_operator_meta *op)
+{
+	for (uint32_t s = 0; s < op->parallelism; s++)
+		if (subtask_has_state(&op->subtasks[s]))
+			return true;
+	return false;
+}
+
+static bool op_has_files(const struct sl_snap_operator_meta *op,
+			 enum sl_snap_file_type type)
+{
+	for (uint32_t s = 0; s < op->parallelism; s++)
+		for (uint32_t f = 0; f < op->subtasks[s].n_files; f++)
+			if (op->subtasks[s].files[f].type == type)
+				return true;
+	return false;
+}
+
+static uint32_t op_finished(const struct sl_snap_operator_meta *op)
+{
+	uint32_t n = 0;
+
+	for (uint32_t s = 0; s < op->parallelism; s++)
+		n += op->subtasks[s].finished;
+	return n;
+}
+
+/* Does the checkpoint fit the job?  Pure: reads no file. */
+static int check_job(struct sl_job *job, const struct sl_job_restore *r)
+{
+	const struct sl_snap_metadata *m = r->meta;
+	const struct sl_snap_operator_meta *inflight = NULL, *rescaled = NULL;
+
+	if (strcmp(m->job_name, job->name) != 0)
+		return other_job_error(job, r->dir, m);
+	for (uint32_t i = 0; i < m->n_operators; i++) {
+		const struct sl_snap_operator_meta *op = &m->operators[i];
+		int node = sl_job_find(job, op->uid);
+		uint32_t fin = op_finished(op);
+
+		if (node < 0) {
+			if (!op_has_state(op))
+				continue; /* a stateless operator was removed */
+			return fail(job, -EINVAL,
+				    "cannot restore from %s: it holds state of operator '%s', which job '%s' does not have; give the operator its old uid again (the uid is what state is matched by), or start without --restore",
+				    r->dir, op->uid, job->name);
+		}
+		const struct job_node *n = &job->nodes[node];
+		if (op->type[0] != '\0' && strcmp(op->type, n->ops->type) != 0)
+			return fail(job, -EINVAL,
+				    "cannot restore from %s: operator '%s' is a %s there but a %s in the job; state cannot move to another operator type: give the new operator a new uid",
+				    r->dir, op->uid, op->type, n->ops->type);
+		if (op->max_parallelism != job->cfg.max_parallelism &&
+		    op_has_files(op, SL_SNAP_FILE_KEYED))
+			return fail(job, -EINVAL,
+				    "cannot restore from %s: operator '%s' has keyed state in %u key groups, but the job has pipeline.max-parallelism %u; key groups cannot be remapped: set pipeline.max-parallelism: %u",
+				    r->dir, op->uid, op->max_parallelism,
+				    job->cfg.max_parallelism, op->max_parallelism);
+		if (op_has_files(op, SL_SNAP_FILE_CHANNEL) && inflight == NULL)
+			inflight = op;
+		if (op->parallelism == n->parallelism)
+			continue;
+		if (rescaled == NULL)
+			rescaled = op;
+		if (fin > 0 && fin < op->parallelism)
+			return fail(job, -EINVAL,
+				    "cannot restore from %s: %u of the %u subtasks of operator '%s' had finished, and the job now runs it with parallelism %u; restore with parallelism %u",
+				    r->dir, fin, op->parallelism, op->uid,
+				    n->parallelism, op->parallelism);
+	}
+	if (inflight != NULL && rescaled != NULL) {
+		int node = sl_job_find(job, rescaled->uid);
+		return fail(job, -EINVAL,
+			    "cannot restore from %s: it carries in-flight data (an unaligned checkpoint; operator '%s' has channel state), and operator '%s' changes parallelism %u -> %u; in-flight data cannot be redistributed: restore with parallelism %u, or from an aligned checkpoint or a savepoint",
+			    r->dir, inflight->uid, rescaled->uid, rescaled->parallelism,
+			    job->nodes[node].parallelism, rescaled->parallelism);
+	}
+	return 0;
+}
+
+int sl_job_restore_from(struct sl_job *job, const char *what)
+{
+	struct sl_job_restore *r;
+	int rc;
+
+	__sl_restore_free(job);
+	job->err[0] = '\0';
+	if (what == NULL)
+		return 0;
+	r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return fail(job, -ENOMEM, "--restore: out of memory");
+	rc = strcmp(what, "latest") == 0 ? choose_latest(job, r)
+					 : choose_dir(job, what, r);
+	if (rc == 0)
+		rc = check_job(job, r);
+	if (rc < 0) {
+		sl_snap_meta_free(r->meta);
+		free(r);
+		return rc;
+	}
+	job->restore = r;
+	return 0;
+}
+
+uint64_t sl_job_restore_id(const struct sl_job *job)
+{
+	return job->restore ? job->restore->id : 0;
+}
+
+const struct sl_snap_operator_meta *
+__sl_restore_op(const struct sl_job *job, const struct job_node *node)
+{
+	if (job->restore == NULL)
+		return NULL;
+	return sl_snap_meta_find(job->restore->meta, node->uid);
+}
+
+/* ------------------------------------------------------------- reading */
+
+int __sl_restore_src_open(const struct sl_job_restore *r,
+			  const struct sl_snap_file_ref *ref,
+			  struct sl_snap_src *src, struct sl_snap_err *err)
+{
+	char path[8400];
+	int n;
+
+	/* "shared/NAME" lies beside the checkpoint directory; the path was
+	 * checked (sl_snap_path_check) when the metadata was loaded */
+	if (strncmp(ref->path, SL_SNAP_SHARED_DIR "/", sizeof(SL_SNAP_SHARED_DIR)) == 0)
+		n = snprintf(path, sizeof(path), "%s/../%s", r->dir, ref->path);
+	else
+		n = snprintf(path, sizeof(path), "%s/%s", r->dir, ref->path);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return -ENAMETOOLONG;
+	/* src->name points into the metadata, which outlives the source */
+	return sl_snap_src_open(src, path, ref->path, err);
+}
+
+void __sl_restore_src_close(struct sl_snap_src *src)
+{
+	sl_snap_src_close(src);
+}
+
+/* ------------------------------------------------------- starting a run */
+
+/* Keyed-state bytes subtask t reads: the files overlapping its key
+ * groups. */
+static uint64_t task_bytes(const struct task *t,
+			   const struct sl_snap_operator_meta *op)
+{
+	const uint32_t first = t->pub.info.kg_first;
+	const uint32_t end = first + t->pub.info.kg_count;
+	uint64_t total = 0;
+
+	for (uint32_t s = 0; s < op->parallelism; s++) {
+		const struct sl_snap_subtask_meta *st = &op->subtasks[s];
+		for (uint32_t f = 0; f < st->n_files; f++) {
+			const struct sl_snap_file_ref *ref = &st->files[f];
+			if (ref->type == SL_SNAP_FILE_KEYED &&
+			    ref->kg_first < end &&
+			    ref->kg_first + ref->kg_count > first)
+				total += ref->size;
+		}
+	}
+	return total;
+}
+
+static void free_later(struct restore_resend_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		sl_batch_put(l->v[i].b);
+	free(l->v);
+	l->v = NULL;
+	l->n = l->cap = 0;
+}
+
+int __sl_restore_start(struct sl_job *job)
+{
+	struct sl_job_restore *r = job->restore;
+	struct restore_resend_list later = { 0 };
+	uint64_t keyed = 0, inflight = 0;
+	int rc;
+
+	atomic_store(&job->tasks_restored, 0);
+	if (r == NULL)
+		return 0;
+	/* the graph may have changed since sl_job_restore_from() */
+	if ((rc = check_job(job, r)) < 0)
+		return rc;
+	uint32_t n_old = 0;
+	free(r->blob_base);
+	free(r->blob_taken);
+	r->blob_base = calloc(r->meta->n_operators + 1, sizeof(*r->blob_base));
+	for (uint32_t i = 0; i < r->meta->n_operators; i++) {
+		if (r->blob_base != NULL)
+			r->blob_base[i] = n_old;
+		n_old += r->meta->operators[i].parallelism;
+	}
+	r->blob_taken = calloc(n_old + 1, 1);
+	if (r->blob_base == NULL || r->blob_taken == NULL)
+		return fail(job, -ENOMEM, "restore: out of memory");
+	for (uint32_t i = 0; i < job->n_tasks; i++) {
+		struct task *t = &job->tasks[i];
+		const struct sl_snap_operator_meta *op = __sl_restore_op(job, t->node);
+
+		if (op == NULL)
+			continue;
+		if (op->parallelism == t->pub.info.parallelism
+			    ? op->subtasks[t->pub.info.index].finished
+			    : op_finished(op) == op->parallelism) {
+			t->phase = TASK_DONE; /* ends below, never opened */
+			continue;
+		}
+		keyed += task_bytes(t, op);
+	}
+	for (uint32_t i = 0; i < r->meta->n_operators; i++) {
+		const struct sl_snap_operator_meta *op = &r->meta->operators[i];
+		for (uint32_t s = 0; s < op->parallelism; s++)
+			for (uint32_t f = 0; f < op->subtasks[s].n_files; f++)
+				if (op->subtasks[s].files[f].type == SL_SNAP_FILE_CHANNEL)
+					inflight += op->subtasks[s].files[f].size;
+	}
+	r->total_bytes = keyed + inflight;
+	r->read_bytes = 0;
+	r->start_ns = mono_ns();
+	r->next_report_ns = r->start_ns + PROGRESS_PERIOD_NS;
+	r->reported_done = false;
+	fprintf(stderr,
+		"[%s] restoring from %s (checkpoint %" PRIu64 "): %.1f MiB of state, %.1f MiB in flight\n",
+		job->name, r->dir, r->id, keyed / 1048576.0, inflight / 1048576.0);
+
+	/* in-flight input first, on every channel; then the senders' staged
+	 * output behind it */
+	for (uint32_t i = 0; i < job->n_tasks; i++) {
+		if (job->tasks[i].phase == TASK_DONE)
+			continue;
+		if ((rc = __sl_task_restore_inflight(&job->tasks[i], &later)) < 0) {
+			free_later(&later);
+			return rc;
+		}
+	}
+	for (size_t i = 0; i < later.n; i++)
+		if (!sl_channel_send(later.v[i].ch, later.v[i].b))
+			later.v[i].from->blocked = true;
+	free(later.v);
+	for (uint32_t i = 0; i < job->n_tasks; i++)
+		if (job->tasks[i].phase == TASK_DONE)
+			__sl_task_end_restored(&job->tasks[i]);
+	return 0;
+}
+
+/*
+ * After a rescale, new subtasks may take any old subtask's operator state
+ * (sl_restore_blob_of); every blob must have been taken by one of them, or
+ * the state it holds is lost.
+ */
+static void check_blobs_taken(struct sl_job *job)
+{
+	const struct sl_job_restore *r = job->restore;
+
+	for (int n = 0; n < job->n_nodes; n++) {
+		const struct job_node *node = &job->nodes[n];
+		const struct sl_snap_operator_meta *op = __sl_restore_op(job, node);
+		uint32_t i;
+
+		if (op == NULL || op->parallelism == node->parallelism ||
+		    job->tasks[node->first_task].phase == TASK_DONE)
+			continue;
+		i = (uint32_t)(op - r->meta->operators);
+		for (uint32_t s = 0; s < op->parallelism; s++)
+			if (op->subtasks[s].n_blobs > 0 &&
+			    !__atomic_load_n(&r->blob_taken[r->blob_base[i] + s],
+					     __ATOMIC_RELAXED)) {
+				__sl_job_fail(job, -EPROTO,
+					      "operator '%s' (%s): restoring from %s with parallelism %u instead of %u, no subtask took the operator state of old subtask %u; it would be lost (an operator bug)",
+					      node->uid, node->ops->type, r->dir,
+					      node->parallelism, op->parallelism, s);
+				return;
+			}
+	}
+}
+
+/* Main lcore, while the subtasks restore: progress once a second. */
+void __sl_restore_poll(struct sl_job *job)
+{
+	struct sl_job_restore *r = job->restore;
+	uint64_t now, done;
+
+	if (r == NULL || r->reported_done)
+		return;
+	now = mono_ns();
+	done = __atomic_load_n(&r->read_bytes, __ATOMIC_RELAXED);
+	if (atomic_load(&job->tasks_restored) >= job->n_tasks) {
+		r->reported_done = true;
+		check_blobs_taken(job);
+		if (atomic_load(&job->failed))
+			return;
+		fprintf(stderr, "[%s] restored checkpoint %" PRIu64 " in %.2f s (%.1f MiB read)\n",
+			job->name, r->id, (now - r->start_ns) / 1e9, done / 1048576.0);
+		return;
+	}
+	if (now < r->next_report_ns)
+		return;
+	r->next_report_ns = now + PROGRESS_PERIOD_NS;
+	fprintf(stderr, "[%s] restoring: %.1f / %.1f MiB (%.0f%%), %.1f s\n",
+		job->name, done / 1048576.0, r->total_bytes / 1048576.0,
+		r->total_bytes ? 100.0 * (double)done / (double)r->total_bytes : 100.0,
+		(now - r->start_ns) / 1e9);
+}
