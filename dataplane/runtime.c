@@ -272,6 +272,7 @@ static int build(struct sl_job *job, unsigned run)
 			info->lcore = (unsigned)n->placement[s];
 			info->n_inputs = n->n_in;
 			info->checkpointing = c->checkpoint.interval_ms > 0;
+			info->restoring = job->restore != NULL;
 			for (unsigned k = 0; k < n->n_in; k++)
 				info->in_schema[k] = &job->nodes[n->in[k].from].out_schema;
 			info->out_schema = n->ops->sink ? NULL : &n->out_schema;

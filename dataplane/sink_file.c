@@ -231,6 +231,23 @@ static int fsink_open(struct sl_task *t, void **op)
 						? 2u * sc->fields[i].size + 1
 						: 32u) + 1;
 	}
+	if (s->txn && !t->info.restoring) {
+		char err[SL_PATH_MAX + 256];
+		unsigned removed;
+
+		rc = fsink_parts_fresh(&s->parts, &removed, err, sizeof(err));
+		if (rc < 0) {
+			sl_task_error(t, "%s", err);
+			free(s->buf);
+			free(s);
+			return rc;
+		}
+		if (removed > 0)
+			fprintf(stderr,
+				"sluice: %s: removed %u uncommitted part(s) of subtask %" PRIu32
+				" left by an earlier run\n",
+				c->path, removed, t->info.index);
+	}
 	/* without checkpoints the (possibly empty) file always exists */
 	if (!s->txn && (rc = fsink_start(t, s)) < 0) {
 		free(s->buf);
@@ -410,6 +427,80 @@ static void fsink_notify_complete(void *op, struct sl_task *t, uint64_t id)
 	}
 }
 
+/*
+ * Restore: for every old subtask this one takes over (itself, or with a
+ * changed parallelism old subtasks i, i + p, ...), commit the parts its
+ * snapshot listed and remove its files after the checkpoint.
+ */
+static int fsink_restore(void *op, struct sl_task *t, struct sl_restore_ctx *rc)
+{
+	const struct sl_file_sink_conf *c = t->info.conf;
+	struct file_sink *s = op;
+	const uint64_t id = sl_restore_id(rc);
+	const uint32_t old_p = sl_restore_parallelism(rc);
+	char err[512];
+
+	if (!s->txn)
+		return 0;
+	s->last_id = id;
+	if (t->info.index >= old_p) {
+		/* a new subtask: only files of an earlier attempt to remove */
+		unsigned removed;
+		if (fsink_parts_recover(&s->parts, id, NULL, 0, &removed, err,
+					sizeof(err)) < 0) {
+			sl_task_error(t, "restoring the output of %s: %s", c->path, err);
+			return -EIO;
+		}
+	}
+	for (uint32_t i = t->info.index; i < old_p; i += t->info.parallelism) {
+		struct fsink_parts *old = i == t->info.index ? &s->parts : NULL;
+		struct fsink_parts tmp;
+		uint64_t *ids = NULL;
+		const void *data;
+		unsigned n = 0, removed;
+		uint32_t sub;
+		size_t len;
+		int rc_;
+
+		rc_ = sl_restore_blob_of(rc, i, &data, &len);
+		if (rc_ == -ENOENT)
+			continue; /* it had finished: everything was committed */
+		if (rc_ < 0)
+			return rc_;
+		if (old == NULL) {
+			if (fsink_parts_init(&tmp, c->path, i) < 0)
+				return -ENAMETOOLONG;
+			old = &tmp;
+		}
+		ids = malloc(FSINK_MAX_PENDING * sizeof(*ids));
+		if (ids == NULL)
+			return -ENOMEM;
+		rc_ = fsink_parts_blob_read(data, len, &sub, ids, &n);
+		if (rc_ == 0 && sub != i)
+			rc_ = -EBADMSG;
+		if (rc_ < 0) {
+			sl_task_error(t, "checkpoint %" PRIu64 ": file-sink state of subtask %" PRIu32
+				      " is malformed (%zu bytes)", id, i, len);
+			free(ids);
+			return rc_;
+		}
+		rc_ = fsink_parts_recover(old, id, ids, n, &removed, err, sizeof(err));
+		free(ids);
+		if (rc_ < 0) {
+			sl_task_error(t, "restoring the output of %s from checkpoint %" PRIu64 ": %s",
+				      c->path, id, err);
+			return rc_;
+		}
+		if (removed > 0)
+			fprintf(stderr,
+				"sluice: %s: removed %u output part(s) of subtask %" PRIu32
+				" committed after checkpoint %" PRIu64
+				": their records are read and written again\n",
+				c->path, removed, i, id);
+	}
+	return 0;
+}
+
 static void fsink_close(void *op, struct sl_task *t)
 {
 	struct file_sink *s = op;
@@ -456,5 +547,6 @@ const struct sl_operator_ops sl_op_file_sink = {
 	.on_end = fsink_on_end,
 	.snapshot = fsink_snapshot,
 	.notify_complete = fsink_notify_complete,
+	.restore = fsink_restore,
 	.close = fsink_close,
 };

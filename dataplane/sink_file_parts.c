@@ -29,6 +29,9 @@
  *                        subtask's in-progress part and every pending or
  *                        committed part with id > N: the records after
  *                        barrier N are replayed and written again
+ *   fresh start          remove the subtask's in-progress and pending
+ *                        parts (a crashed run's, never committed); refuse
+ *                        to start over committed parts of an earlier run
  *
  * Blob (little-endian): u32 magic "SLFS", u32 version 1, u32 subtask,
  * u32 count, then count u64 pending ids in ascending order.
@@ -205,37 +208,33 @@ static bool match_id(const char *name, const char *prefix,
 	return true;
 }
 
-int fsink_parts_recover(struct fsink_parts *p, uint64_t restored,
-			const uint64_t *ids, unsigned n, unsigned *removed,
-			char *err, size_t errlen)
+/*
+ * Walk this subtask's pending and committed parts with id > `after`:
+ * remove them, or with `refuse_final` stop at the first committed one
+ * (-EEXIST, named in err).
+ */
+static int sweep(struct fsink_parts *p, uint64_t after, bool refuse_final,
+		 unsigned *removed_final, unsigned *removed, char *err,
+		 size_t errlen)
 {
 	char pend_pre[320], pend_suf[80], fin_pre[320], path[SL_PATH_MAX];
 	struct dirent *de;
 	DIR *d;
 	int rc = 0;
 
-	*removed = 0;
-	p->n_pending = 0;
-	for (unsigned i = 0; i < n; i++) {
-		if (ids[i] > restored || (i > 0 && ids[i] <= ids[i - 1])) {
-			snprintf(err, errlen, "pending part %" PRIu64 " does not belong to checkpoint %" PRIu64,
-				 ids[i], restored);
-			return -EBADMSG;
-		}
-		rc = commit_one(p, ids[i], err, errlen);
-		if (rc < 0)
-			return rc;
-	}
 	snprintf(pend_pre, sizeof(pend_pre), ".%s.part-%" PRIu32 "-", p->stem,
 		 p->subtask);
 	snprintf(pend_suf, sizeof(pend_suf), "%s.pending", p->ext);
 	snprintf(fin_pre, sizeof(fin_pre), "%s.part-%" PRIu32 "-", p->stem,
 		 p->subtask);
-	if (fsink_part_path(p, FSINK_IN_PROGRESS, 0, path, sizeof(path)) == 0 &&
-	    unlink(path) < 0 && errno != ENOENT) {
-		rc = -errno;
-		snprintf(err, errlen, "cannot remove %s: %s", path, strerror(errno));
-		return rc;
+	if (fsink_part_path(p, FSINK_IN_PROGRESS, 0, path, sizeof(path)) == 0) {
+		if (unlink(path) == 0)
+			(*removed)++;
+		else if (errno != ENOENT) {
+			rc = -errno;
+			snprintf(err, errlen, "cannot remove %s: %s", path, strerror(errno));
+			return rc;
+		}
 	}
 	d = opendir(p->dir);
 	if (d == NULL) {
@@ -253,25 +252,70 @@ int fsink_parts_recover(struct fsink_parts *p, uint64_t restored,
 			final = true;
 		else
 			continue;
-		if (id <= restored)
+		if (id <= after)
 			continue;
 		if (fsink_part_path(p, final ? FSINK_FINAL : FSINK_PENDING, id,
 				    path, sizeof(path)) < 0)
 			continue;
+		if (final && refuse_final) {
+			snprintf(err, errlen,
+				 "%s holds committed output of an earlier run (%s); restore that run with --restore latest, or move its files away to start afresh",
+				 p->dir, path);
+			rc = -EEXIST;
+			break;
+		}
 		if (unlink(path) < 0 && errno != ENOENT) {
 			rc = -errno;
 			snprintf(err, errlen, "cannot remove %s: %s", path,
 				 strerror(errno));
 			break;
 		}
+		(*removed)++;
 		if (final)
-			(*removed)++;
+			(*removed_final)++;
 	}
 	closedir(d);
-	if (rc == 0 && (rc = sl_io_fsync_dir(p->dir)) < 0)
+	if (rc == 0 && *removed > 0 && (rc = sl_io_fsync_dir(p->dir)) < 0)
 		snprintf(err, errlen, "cannot fsync directory %s: %s", p->dir,
 			 strerror(-rc));
 	return rc;
+}
+
+int fsink_parts_recover(struct fsink_parts *p, uint64_t restored,
+			const uint64_t *ids, unsigned n, unsigned *removed,
+			char *err, size_t errlen)
+{
+	unsigned any = 0;
+	int rc;
+
+	*removed = 0;
+	p->n_pending = 0;
+	for (unsigned i = 0; i < n; i++) {
+		if (ids[i] > restored || (i > 0 && ids[i] <= ids[i - 1])) {
+			snprintf(err, errlen, "pending part %" PRIu64 " does not belong to checkpoint %" PRIu64,
+				 ids[i], restored);
+			return -EBADMSG;
+		}
+		rc = commit_one(p, ids[i], err, errlen);
+		if (rc < 0)
+			return rc;
+	}
+	if (n > 0 && (rc = sl_io_fsync_dir(p->dir)) < 0) {
+		snprintf(err, errlen, "cannot fsync directory %s: %s", p->dir,
+			 strerror(-rc));
+		return rc;
+	}
+	return sweep(p, restored, false, removed, &any, err, errlen);
+}
+
+int fsink_parts_fresh(struct fsink_parts *p, unsigned *removed, char *err,
+		      size_t errlen)
+{
+	unsigned finals = 0;
+
+	*removed = 0;
+	p->n_pending = 0;
+	return sweep(p, 0, true, &finals, removed, err, errlen);
 }
 
 size_t fsink_parts_blob_size(const struct fsink_parts *p)

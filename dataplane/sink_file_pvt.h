@@ -64,6 +64,16 @@ int fsink_parts_recover(struct fsink_parts *p, uint64_t restored,
 			const uint64_t *ids, unsigned n, unsigned *removed,
 			char *err, size_t errlen);
 
+/**
+ * A fresh start (no restore): remove this subtask's in-progress and pending
+ * parts, left by an earlier run that crashed (never committed, nothing
+ * refers to them); refuse (-EEXIST, naming one) if committed parts of it
+ * are there: the new output would mix with them.
+ * @param removed  receives the number of files removed
+ */
+int fsink_parts_fresh(struct fsink_parts *p, unsigned *removed, char *err,
+		      size_t errlen);
+
 /** Operator-state blob of a snapshot; see sink_file_parts.c. */
 size_t fsink_parts_blob_size(const struct fsink_parts *p);
 void fsink_parts_blob_write(const struct fsink_parts *p, void *buf);

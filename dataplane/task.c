@@ -15,6 +15,7 @@
 #include <rte_pause.h>
 
 #include "job_pvt.h"
+#include "sluice/crash_point.h"
 #include "sluice/keygroup.h"
 
 static inline struct task *task_of(struct sl_task *t)
@@ -362,6 +363,7 @@ static int consume(struct task *t, struct in_port *in, unsigned idx,
 			return fail(t, rc, "process");
 		}
 		if (t->bt != NULL && i + 1 < n && sl_bt_input_blocked(t->bt, idx)) {
+			sl_crash_point("alignment");
 			/* in->held is empty or being read from (then b
 			 * points into it and the copy moves it down) */
 			memmove(in->held, b + i + 1, (n - i - 1) * sizeof(*b));

@@ -32,6 +32,7 @@
 #include <rte_ring_peek_zc.h>
 
 #include "job_pvt.h"
+#include "sluice/crash_point.h"
 #include "sluice/io.h"
 #include "sluice/keyed_state.h"
 #include "sluice/snapshot.h"
@@ -514,6 +515,7 @@ static bool progress(struct task *t, struct sl_ckpt_ctx *ck, int *work)
 		} else {
 			*work += (int)sl_kstate_snapshot_step(ck->kst, KEYED_STEP_BUDGET);
 			ck->keyed_active = sl_kstate_snapshot_active(ck->kst);
+			sl_crash_point("state-write");
 		}
 		if (ck->keyed_active)
 			return false;

@@ -165,6 +165,34 @@ Test(file_sink_parts, seal_commit_and_recover)
 	rm_rf(root);
 }
 
+/* A fresh start clears a crashed run's uncommitted parts, but refuses to
+ * mix its output with committed parts of an earlier run. */
+Test(file_sink_parts, fresh_start_clears_uncommitted_and_refuses_committed)
+{
+	char root[] = "/tmp/sl-parts-XXXXXX", out[SL_PATH_MAX], a[SL_PATH_MAX];
+	char err[512] = "";
+	struct fsink_parts p;
+	unsigned removed;
+
+	cr_assert_not_null(mkdtemp(root));
+	snprintf(out, sizeof(out), "%s/o.csv", root);
+	cr_assert_eq(fsink_parts_init(&p, out, 0), 0);
+	part(&p, FSINK_IN_PROGRESS, 0, a);
+	touch(a, "x\n");
+	part(&p, FSINK_PENDING, 4, a);
+	touch(a, "x\n");
+	cr_assert_eq(fsink_parts_fresh(&p, &removed, err, sizeof(err)), 0, "%s", err);
+	cr_expect_eq(removed, 2);
+	cr_expect(!exists(a));
+	part(&p, FSINK_FINAL, 2, a);
+	touch(a, "x\n");
+	cr_assert_eq(fsink_parts_fresh(&p, &removed, err, sizeof(err)), -EEXIST);
+	cr_expect(strstr(err, "o.part-0-0000000002.csv") != NULL, "%s", err);
+	cr_expect(strstr(err, "--restore latest") != NULL, "%s", err);
+	cr_expect(exists(a), "committed output is never removed by a fresh start");
+	rm_rf(root);
+}
+
 /* ------------------------------------------------------------------ jobs */
 
 struct part_file {

@@ -45,6 +45,7 @@ struct sl_task_info {
 	unsigned lcore;			   /**< lcore running it */
 	unsigned n_inputs;		   /**< logical inputs */
 	bool checkpointing;		   /**< the job takes checkpoints */
+	bool restoring;			   /**< restore() follows open() */
 	const struct sl_schema *in_schema[SL_MAX_INPUTS];
 	const struct sl_schema *out_schema; /**< NULL for sinks */
 	const void *conf;		   /**< the operator's planned conf */
