@@ -163,6 +163,7 @@ struct chk_entry {
 	enum chk_state state;
 	int error;
 	struct sl_snap_metadata *meta;
+	char *why; /* not complete: the loader's message (may be NULL) */
 };
 
 struct chk_scan {
@@ -172,8 +173,10 @@ struct chk_scan {
 
 static void scan_free(struct chk_scan *s)
 {
-	for (size_t i = 0; i < s->n; i++)
+	for (size_t i = 0; i < s->n; i++) {
 		sl_snap_meta_free(s->e[i].meta);
+		free(s->e[i].why);
+	}
 	free(s->e);
 	s->e = NULL;
 	s->n = s->cap = 0;
@@ -213,6 +216,7 @@ static int scan_root(const char *root, struct chk_scan *s,
 				      strerror(errno));
 	}
 	while ((de = readdir(d)) != NULL) {
+		struct sl_snap_err why;
 		char path[4096];
 		struct stat st;
 		struct chk_entry *e;
@@ -237,10 +241,16 @@ static int scan_root(const char *root, struct chk_scan *s,
 		e = &s->e[s->n++];
 		memset(e, 0, sizeof(*e));
 		e->id = id;
-		rc = sl_snap_meta_load(path, &e->meta, NULL);
+		snprintf(why.msg, sizeof(why.msg), "%s/_metadata: unreadable",
+			 de->d_name);
+		rc = sl_snap_meta_load(path, &e->meta, &why);
 		if (rc == 0 && (e->meta->checkpoint_id != id ||
 				e->meta->kind != SL_SNAP_CHECKPOINT))
-			rc = -EBADMSG;
+			rc = __sl_snap_errf(&why, de->d_name, -EBADMSG,
+					    "_metadata describes %s %" PRIu64,
+					    e->meta->kind == SL_SNAP_CHECKPOINT ?
+						    "checkpoint" : "savepoint",
+					    e->meta->checkpoint_id);
 		if (rc == 0) {
 			e->state = CHK_COMPLETE;
 		} else {
@@ -249,6 +259,7 @@ static int scan_root(const char *root, struct chk_scan *s,
 			e->state = meta_error_is_corruption(rc) ? CHK_INCOMPLETE :
 								  CHK_ERROR;
 			e->error = rc;
+			e->why = strdup(why.msg); /* only for messages */
 		}
 		rc = 0;
 	}
@@ -470,24 +481,52 @@ int sl_snap_chk_validate(const char *root, uint64_t id,
 	return 0;
 }
 
+/* Append "chk-<id> skipped: <why>" to the messages of sl_snap_chk_latest(). */
+static void latest_note(struct sl_snap_err *err, size_t *used, uint64_t id,
+			const char *why)
+{
+	int w;
+
+	if (err == NULL || *used >= sizeof(err->msg) - 1)
+		return;
+	w = snprintf(err->msg + *used, sizeof(err->msg) - *used,
+		     "%s" CHK_PREFIX "%" PRIu64 " skipped: %s", *used ? "; " : "",
+		     id, why);
+	if (w > 0)
+		*used += (size_t)w;
+	if (*used >= sizeof(err->msg))
+		*used = sizeof(err->msg) - 1;
+}
+
 int sl_snap_chk_latest(const char *root, uint64_t *id,
 		       struct sl_snap_metadata **meta, struct sl_snap_err *err)
 {
 	struct sl_snap_err one;
-	uint64_t *ids = NULL;
-	size_t n = 0, used = 0;
+	struct chk_scan s;
+	size_t used = 0;
 	int rc;
 
+	if (meta)
+		*meta = NULL;
 	if (err)
 		err->msg[0] = '\0';
-	if ((rc = sl_snap_chk_list(root, &ids, &n, err)) < 0)
+	if ((rc = scan_root(root, &s, err)) < 0)
 		return rc;
 	rc = -ENOENT;
-	for (size_t i = 0; i < n; i++) {
-		int v = sl_snap_chk_validate(root, ids[i], meta, &one);
+	/* newest first; every newer directory that is not used is named with
+	 * its reason: an incomplete or corrupt _metadata, or the first data
+	 * file that fails validation */
+	for (size_t i = 0; i < s.n; i++) {
+		const struct chk_entry *e = &s.e[i];
+		int v;
 
+		if (e->state != CHK_COMPLETE) {
+			latest_note(err, &used, e->id, e->why ? e->why : "(out of memory)");
+			continue;
+		}
+		v = sl_snap_chk_validate(root, e->id, meta, &one);
 		if (v == 0) {
-			*id = ids[i];
+			*id = e->id;
 			rc = 0;
 			break;
 		}
@@ -495,17 +534,9 @@ int sl_snap_chk_latest(const char *root, uint64_t *id,
 			rc = v;
 			break;
 		}
-		/* collect why newer checkpoints were skipped */
-		if (err && used < sizeof(err->msg) - 1) {
-			int w = snprintf(err->msg + used, sizeof(err->msg) - used,
-					 "%sskipped: %s", used ? "; " : "", one.msg);
-			if (w > 0)
-				used += (size_t)w;
-			if (used >= sizeof(err->msg))
-				used = sizeof(err->msg) - 1;
-		}
+		latest_note(err, &used, e->id, one.msg);
 	}
-	free(ids);
+	scan_free(&s);
 	if (rc == -ENOENT && err && used == 0)
 		snprintf(err->msg, sizeof(err->msg), "%s: no complete checkpoint",
 			 root);

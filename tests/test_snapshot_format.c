@@ -1533,7 +1533,7 @@ Test(chkdir, incomplete_and_half_written_metadata_ignored, .timeout = 120)
 	free(ids);
 	cr_assert_eq(sl_snap_chk_latest(tmpdir, &id, NULL, &err), 0);
 	cr_assert_eq(id, 1, "falls back past the corrupt chk-4");
-	cr_assert(strstr(err.msg, "skipped: shared/op-0-c4.kstate: checksum mismatch") != NULL,
+	cr_assert(strstr(err.msg, "chk-4 skipped: shared/op-0-c4.kstate: checksum mismatch") != NULL,
 		  "%s", err.msg);
 	free(mb);
 	sl_snap_meta_free(m);

@@ -457,6 +457,157 @@ int sl_io_writer_fault_set(struct sl_io_writer *w, const struct sl_io_fault *f);
 /** @} */
 
 /* ---------------------------------------------------------------------- */
+/** @name Reading files: the parallel io_uring reader (restore)
+ *
+ * sl_io_read_files() reads a set of files completely into memory through
+ * a private io_uring, many reads in flight across files and within large
+ * ones, and returns when all are read or one failed.  It blocks the
+ * calling thread (restore runs before the job's lcores start) and uses
+ * no EAL facility, so it works from any thread.  See docs/io.md.
+ * @{ */
+
+/** What went wrong with one file (sl_io_read_file.error_op). */
+enum sl_io_read_op {
+	SL_IO_READ_OK = 0,	 /**< no error */
+	SL_IO_READ_OPEN,	 /**< opening it (or the conf's dir) */
+	SL_IO_READ_STAT,	 /**< fstat, or not a regular file */
+	SL_IO_READ_ALLOC,	 /**< no memory for its contents */
+	SL_IO_READ_READ,	 /**< a read failed (error_offset says where) */
+	SL_IO_READ_SHRANK,	 /**< end of file before the size it had at
+				  *   open: changed while being read */
+	SL_IO_READ_CANCELED,	 /**< not read: another file failed first */
+	SL_IO_READ_SETUP,	 /**< not read: the reader's io_uring (or the
+				  *   conf's dir) could not be set up */
+};
+
+/** One file to read, and what became of it. */
+struct sl_io_read_file {
+	const char *path;	 /**< in: the file; a relative path is taken
+				  *   relative to the conf's dir */
+	void *data;		 /**< out: the contents, never NULL on success
+				  *   (also for an empty file, so that it can
+				  *   be a memory sl_snap_src); aligned to
+				  *   SL_IO_DIRECT_ALIGN; free() it.  NULL on
+				  *   failure. */
+	uint64_t len;		 /**< out: bytes read (the size at open) */
+	int error;		 /**< out: 0 or a negative errno */
+	uint8_t error_op;	 /**< out: enum sl_io_read_op */
+	bool direct;		 /**< out: read with O_DIRECT */
+	uint64_t error_offset;	 /**< out: file offset of a failed read */
+};
+
+/** Called with the bytes read so far and the total to read. */
+typedef void (*sl_io_read_progress_fn)(void *arg, uint64_t done,
+				       uint64_t total);
+
+/**
+ * Fault injection for tests (like struct sl_io_fault of the writer).
+ * Zero fields are off.  Faults apply to files whose path contains
+ * `path_substr` (all files when it is empty).
+ */
+struct sl_io_read_fault {
+	char path_substr[64];	   /**< only files whose path contains this */
+	uint32_t max_read_bytes;   /**< cap every read SQE at this many bytes
+				    *   (rounded down to SL_IO_DIRECT_ALIGN,
+				    *   at least one block, for O_DIRECT):
+				    *   the kernel returns short reads */
+	uint32_t eagain_every;	   /**< report every n-th successful read CQE
+				    *   as -EAGAIN or -EINTR (alternating;
+				    *   n >= 2); the read is done again */
+	uint32_t short_every;	   /**< report every n-th read CQE of more
+				    *   than one byte as having read about
+				    *   half of it, an odd count (so an
+				    *   unaligned remainder for O_DIRECT) */
+	uint64_t nth_read;	   /**< the n-th read CQE (1-based) fails ... */
+	int nth_err;		   /**< ... with this errno (default EIO) */
+};
+
+/** Reader configuration; NULL or zero fields take the defaults. */
+struct sl_io_read_conf {
+	const char *dir;	  /**< relative paths are opened relative to
+				   *   this directory (NULL: the current one) */
+	unsigned queue_depth;	  /**< reads in flight (default 32, at most
+				   *   4096) */
+	uint32_t chunk_size;	  /**< bytes per read (default 1 MiB; a
+				   *   multiple of SL_IO_DIRECT_ALIGN, at
+				   *   most 64 MiB) */
+	bool buffered;		  /**< never use O_DIRECT (default: O_DIRECT
+				   *   where the filesystem allows it) */
+	bool nofollow;		  /**< O_NOFOLLOW: a symlink fails with
+				   *   -ELOOP (checkpoint files) */
+	sl_io_read_progress_fn progress; /**< optional progress callback, on
+				   *   the calling thread */
+	void *progress_arg;	  /**< passed to progress */
+	uint64_t progress_every;  /**< at least this many bytes between
+				   *   progress calls (default: 1% of the
+				   *   total, at least 1 MiB), checked after
+				   *   each batch of completions; there is
+				   *   always a last call with done == total
+				   *   when everything was read */
+	const struct sl_io_read_fault *fault; /**< tests only; NULL: none */
+};
+
+/** Counters of one sl_io_read_files() call. */
+struct sl_io_read_stats {
+	uint64_t files;		/**< files read completely */
+	uint64_t bytes;		/**< bytes of those files */
+	uint64_t reads;		/**< read SQEs submitted */
+	uint64_t short_reads;	/**< partial results resubmitted */
+	uint64_t retries;	/**< -EAGAIN/-EINTR results resubmitted */
+	uint64_t direct_files;	/**< files read with O_DIRECT */
+	uint64_t submits;	/**< io_uring_submit_and_wait() calls */
+	uint32_t max_inflight;	/**< most reads in the kernel at once */
+	uint64_t elapsed_ns;	/**< wall time of the call */
+};
+
+/**
+ * Read `n` files completely into memory, in parallel.
+ *
+ * Sizes are taken first (fstatat) for the progress total; each file is
+ * then opened when its first read is due (so few descriptors are open at
+ * a time), with O_DIRECT unless conf->buffered or the filesystem refuses
+ * it (then buffered; `direct` says which), and read in chunk_size pieces,
+ * up to queue_depth reads in flight across all files.  Short reads,
+ * -EAGAIN and -EINTR are resubmitted; an O_DIRECT resubmission restarts
+ * at the aligned offset below the remainder (rereading a few bytes).
+ * A file is read up to the size it had when opened.
+ *
+ * The first failure stops the call from starting more reads: the reads in
+ * flight finish, every failed or never-started file has its `error`,
+ * `error_op` (later files: SL_IO_READ_CANCELED, -ECANCELED) and no data,
+ * and the files read completely keep theirs.  sl_io_read_describe()
+ * turns a file's error into a message naming it.
+ *
+ * @param files  the files: `path` in, the rest out
+ * @param n      number of files (0 is fine)
+ * @param conf   configuration, or NULL for the defaults
+ * @param stats  if not NULL, receives counters
+ * Before any read, every file's size is looked up; a file missing, a
+ * symlink (with conf->nofollow) or not a regular file fails the call
+ * there, before anything is read (the other files: canceled).
+ *
+ * @return 0 if every file was read, else the first failure's negative
+ *         errno (-ENOENT, -ELOOP, -EACCES, -EISDIR, -EIO, -ENOMEM, ...);
+ *         -EINVAL for a bad conf or a NULL path (nothing is touched); for
+ *         a dir that does not open or an io_uring that cannot be set up
+ *         (-ENOSYS, -EPERM: io_uring disabled) its errno, every file
+ *         marked SL_IO_READ_SETUP
+ */
+int sl_io_read_files(struct sl_io_read_file *files, unsigned n,
+		     const struct sl_io_read_conf *conf,
+		     struct sl_io_read_stats *stats);
+
+/**
+ * Describe the error of one file: "<path>: <what>: <strerror>", e.g.
+ * "chk-7/op-0-c7.kstate: open: No such file or directory" or
+ * "x.kstate: read at offset 1048576: Input/output error".
+ * @return the length snprintf() would have written
+ */
+int sl_io_read_describe(const struct sl_io_read_file *f, char *buf,
+			size_t len);
+/** @} */
+
+/* ---------------------------------------------------------------------- */
 /** @name Disk bandwidth (for benchmarks to report next to their results)
  * @{ */
 

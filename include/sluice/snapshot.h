@@ -767,8 +767,12 @@ int sl_snap_chk_validate(const char *root, uint64_t id,
 			 struct sl_snap_err *err);
 
 /**
- * Newest checkpoint that validates fully, skipping broken ones (their
- * problems are listed in err->msg even on success).
+ * Newest checkpoint that validates fully (sl_snap_chk_validate()),
+ * skipping broken ones.  Every newer chk-<n> it did not use is listed in
+ * err->msg with its first problem, also on success, e.g. "chk-9 skipped:
+ * chk-9/_metadata: missing (checkpoint incomplete); chk-8 skipped:
+ * shared/op-0-c8.kstate: checksum mismatch (...)" (cut at the size of the
+ * message).  Nothing under @p root is modified.
  * @param root  checkpoint root
  * @param id    receives the id
  * @param meta  if not NULL, receives its metadata

@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * libFuzzer target: arbitrary bytes into the _metadata loader, the round trip
+ * through the encoder included
+ * (sl_snap_fuzz_metadata() in snapshot/fuzz_entry.c).
+ */
+#include "sluice/snapshot.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
+{
+	return sl_snap_fuzz_metadata(data, len);
+}
