@@ -370,10 +370,13 @@ void __sl_ckpt_control_stop(struct sl_job *job)
 	summarize(job);
 	if (job->coord == NULL && job->io == NULL)
 		return;
-	for (uint32_t i = 0; i < job->n_tasks; i++)
-		__sl_ckpt_task_fini(&job->tasks[i]);
+	/* the writer first: it finishes what is in flight (a failed job may
+	 * leave checkpoints mid-write) and delivers the completions while
+	 * the subtasks' files and completion rings still exist */
 	if (job->io != NULL)
 		sl_io_writer_destroy(job->io);
+	for (uint32_t i = 0; i < job->n_tasks; i++)
+		__sl_ckpt_task_fini(&job->tasks[i]);
 	sl_coord_free(job->coord);
 	__sl_ckpt_incr_fini(job);
 	rte_ring_free(job->acks);
