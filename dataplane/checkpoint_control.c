@@ -62,6 +62,7 @@ static int co_trigger(void *ctx, uint64_t id)
 	rc = sl_snap_chk_create(job->cfg.checkpoint.dir, id);
 	if (rc < 0)
 		return rc;
+	__sl_ckpt_incr_plan(job, id); /* before any subtask can see id */
 	for (uint32_t i = 0; i < job->n_tasks; i++)
 		if (job->tasks[i].is_source && !task_done(&job->tasks[i]))
 			command(job, &job->tasks[i], CKPT_TRIGGER, id);
@@ -98,6 +99,8 @@ static int co_finalize(void *ctx, const struct sl_coord_ckpt *ck, char *err,
 				rc = sl_snap_meta_set_finished(m, op, s);
 				continue;
 			}
+			/* a delta's chain goes first: application order */
+			rc = __sl_ckpt_incr_inherit(job, m, op, s, h, err, errlen);
 			for (unsigned f = 0; f < h->n_refs && rc >= 0; f++)
 				rc = sl_snap_meta_add_file(m, op, s, &h->refs[f]);
 			for (unsigned b = 0; b < h->n_blobs && rc >= 0; b++)
@@ -109,6 +112,8 @@ static int co_finalize(void *ctx, const struct sl_coord_ckpt *ck, char *err,
 		rc = sl_snap_meta_write(dir, m, &serr);
 		if (rc < 0)
 			snprintf(err, errlen, "%s", serr.msg);
+		else
+			__sl_ckpt_incr_completed(job, &m); /* next deltas' base */
 	}
 	sl_snap_meta_free(m);
 	return rc;
@@ -122,12 +127,18 @@ static void co_notify(void *ctx, uint64_t id, bool completed)
 		if (__atomic_load_n(&job->tasks[i].phase, __ATOMIC_ACQUIRE) != TASK_DONE)
 			command(job, &job->tasks[i],
 				completed ? CKPT_COMPLETE : CKPT_ABORT, id);
+	if (completed)
+		__sl_ckpt_incr_retain(job);
 }
 
 static void co_discard(void *ctx, uint64_t id, bool completed)
 {
 	struct sl_job *job = ctx;
-	(void)completed;
+
+	/* incremental: retention after each completion knows which shared
+	 * files kept and pending checkpoints still reference */
+	if (completed && job->cfg.checkpoint.incremental)
+		return;
 	sl_snap_chk_dispose(job->cfg.checkpoint.dir, id);
 }
 
@@ -362,8 +373,9 @@ static void summarize(struct sl_job *job)
 	n = sl_coord_history(job->coord, h, SL_COORD_HISTORY);
 	s->min_duration_ns = UINT64_MAX;
 	s->min_inflight_bytes = UINT64_MAX;
+	s->min_state_written_bytes = UINT64_MAX;
 	for (unsigned i = 0; i < n; i++) {
-		uint64_t state = 0, written = 0, inflight = 0;
+		uint64_t state = 0, written = 0, inflight = 0, delta = 0, full = 0;
 		uint64_t d = h[i]->end_mono_ns - h[i]->trigger_mono_ns;
 		if (h[i]->status != SL_CKPT_COMPLETED)
 			continue;
@@ -375,10 +387,14 @@ static void summarize(struct sl_job *job)
 				continue;
 			s->max_sync_ns = RTE_MAX(s->max_sync_ns, a->sync_ns);
 			s->max_async_ns = RTE_MAX(s->max_async_ns, a->async_ns);
-			state += a->full_state_bytes;
+			state += a->state_memory_bytes;
 			written += a->state_bytes + a->inflight_bytes;
 			inflight += a->inflight_bytes;
+			delta += a->state_bytes;
+			full += a->full_state_bytes;
 		}
+		s->min_state_written_bytes = RTE_MIN(s->min_state_written_bytes, delta);
+		s->max_full_state_bytes = RTE_MAX(s->max_full_state_bytes, full);
 		s->min_inflight_bytes = RTE_MIN(s->min_inflight_bytes, inflight);
 		s->max_state_bytes = RTE_MAX(s->max_state_bytes, state);
 		s->max_written_bytes = RTE_MAX(s->max_written_bytes, written);
@@ -387,6 +403,8 @@ static void summarize(struct sl_job *job)
 		s->min_duration_ns = 0;
 	if (s->min_inflight_bytes == UINT64_MAX)
 		s->min_inflight_bytes = 0;
+	if (s->min_state_written_bytes == UINT64_MAX)
+		s->min_state_written_bytes = 0;
 	snprintf(s->last_failure, sizeof(s->last_failure), "%s",
 		 sl_coord_last_failure(job->coord));
 }
@@ -396,14 +414,15 @@ void __sl_ckpt_control_stop(struct sl_job *job)
 	summarize(job);
 	if (job->coord == NULL && job->io == NULL)
 		return;
-	/* the writer first: after a cancel (sl_job_stop force) requests of
-	 * unfinished checkpoints are still queued, and they use the subtasks'
-	 * files and completion rings, which the subtasks' fini frees */
+	/* the writer first: it finishes what is in flight (a failed job may
+	 * leave checkpoints mid-write) and delivers the completions while
+	 * the subtasks' files and completion rings still exist */
 	if (job->io != NULL)
 		sl_io_writer_destroy(job->io);
 	for (uint32_t i = 0; i < job->n_tasks; i++)
 		__sl_ckpt_task_fini(&job->tasks[i]);
 	sl_coord_free(job->coord);
+	__sl_ckpt_incr_fini(job);
 	rte_ring_free(job->acks);
 	free(job->done_seen);
 	job->done_seen = NULL;

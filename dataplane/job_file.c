@@ -110,7 +110,7 @@ struct ld {
 	/* checkpoint keys that combine; their nodes give error lines */
 	bool at_least_once, unaligned;
 	yaml_node_t *mode_node, *unaligned_node, *aligned_timeout_node,
-		*ckpt_node;
+		*ckpt_node, *full_every_node;
 };
 
 static int line_of(const yaml_node_t *n)
@@ -1968,6 +1968,8 @@ static const char *const config_keys[] = {
 	"execution.checkpointing.aligned-checkpoint-timeout",
 	"state.checkpoints.dir",
 	"state.checkpoints.num-retained",
+	"state.backend.incremental",
+	"sluice.checkpointing.full-every",
 	NULL
 };
 
@@ -1987,6 +1989,21 @@ static int checkpoint_entry(struct ld *ld, const char *name, const char *key,
 				    sizeof(c->dir) - 1);
 		snprintf(c->dir, sizeof(c->dir), "%s", sval(v));
 		ld->ckpt_node = v;
+		return 0;
+	}
+	if (strcmp(name, "state.backend.incremental") == 0) {
+		if (parse_bool(sval(v), &c->incremental) < 0)
+			return lerr(ld, v, key, "'%s' is not true or false", sval(v));
+		return 0;
+	}
+	if (strcmp(name, "sluice.checkpointing.full-every") == 0) {
+		rc = parse_u64(sval(v), &x);
+		if (rc < 0 || x < 1 || x > SL_CKPT_FULL_EVERY_MAX)
+			return lerr(ld, v, key,
+				    "'%s' is not a whole number in 1..%u (1: every checkpoint is full)",
+				    sval(v), SL_CKPT_FULL_EVERY_MAX);
+		c->full_every = (uint32_t)x;
+		ld->full_every_node = v;
 		return 0;
 	}
 	if (strcmp(name, "state.checkpoints.num-retained") == 0 ||
@@ -2054,6 +2071,9 @@ static int checkpoint_resolve(struct ld *ld)
 		return lerr(ld, ld->aligned_timeout_node,
 			    "config.execution.checkpointing.aligned-checkpoint-timeout",
 			    "switching to unaligned after a timeout needs execution.checkpointing.unaligned.enabled: true");
+	if (ld->full_every_node != NULL && !c->incremental)
+		return lerr(ld, ld->full_every_node, "config.sluice.checkpointing.full-every",
+			    "a full checkpoint every K only applies to incremental ones; set state.backend.incremental: true or drop this key");
 	c->mode = ld->at_least_once ? SL_CKPT_AT_LEAST_ONCE
 		  : !ld->unaligned ? SL_CKPT_ALIGNED
 		  : c->aligned_timeout_ms > 0 ? SL_CKPT_ALIGNED_TIMEOUT
@@ -2087,7 +2107,8 @@ static int config_entry(struct ld *ld, yaml_node_t *kn, const char *name,
 	if ((rc = want_scalar(ld, v, key, "1")) < 0)
 		return rc;
 	if (strncmp(name, "execution.checkpointing.", 24) == 0 ||
-	    strncmp(name, "state.checkpoints.", 18) == 0)
+	    strncmp(name, "state.", 6) == 0 ||
+	    strncmp(name, "sluice.checkpointing.", 21) == 0)
 		return checkpoint_entry(ld, name, key, v);
 	if (strcmp(name, "sluice.control-socket") == 0) {
 		if (strlen(sval(v)) == 0 || strlen(sval(v)) >= sizeof(ld->cfg.control_socket))

@@ -86,9 +86,33 @@ struct ckpt_cmd {
 struct ckpt_handles {
 	struct sl_snap_file_ref refs[2];
 	unsigned n_refs;
+	/* incremental: the keyed file is a delta on checkpoint keyed_base,
+	 * whose chain of keyed_inherit files the metadata inherits first
+	 * (0/0: full or no keyed state) */
+	uint64_t keyed_base;
+	uint32_t keyed_inherit;
 	unsigned n_blobs;
 	void *blob[CKPT_BLOBS_MAX];
 	size_t blob_len[CKPT_BLOBS_MAX];
+};
+
+/* A keyed snapshot a subtask took, as a possible base of a delta
+ * (dataplane/checkpoint_incremental.c). */
+struct keyed_base {
+	uint64_t id;	      /* checkpoint */
+	uint32_t epoch;	      /* its keyed-state snapshot epoch */
+	uint32_t chain;	      /* keyed files in its chain: 1 full + deltas */
+	uint64_t chain_bytes; /* their bytes (this one's once written) */
+	bool written;	      /* acknowledged: usable as a base */
+};
+#define KEYED_BASES 8
+
+/* What the coordinator decided for a checkpoint at its trigger: the base
+ * of incremental keyed snapshots.  id doubles as a sequence number: the
+ * main lcore zeroes it, writes base, then publishes id. */
+struct incr_plan {
+	uint64_t id;
+	uint64_t base; /* last completed checkpoint at the trigger, 0 none */
 };
 
 enum task_phase {
@@ -132,6 +156,11 @@ struct task {
 	struct rte_ring *io_cq;		   /* io completions */
 	struct sl_ckpt_ctx *ck[CKPT_SLOTS]; /* checkpoints in progress here */
 	unsigned n_ck;
+	/* incremental: the keyed state snapshotted and its recent snapshots */
+	struct sl_kstate *kb_state;
+	struct keyed_base kb[KEYED_BASES]; /* ascending ids */
+	unsigned n_kb;
+	uint32_t kb_trimmed;	/* deletion log trimmed up to this epoch */
 	char err[256];
 } __rte_cache_aligned;
 
@@ -179,6 +208,10 @@ struct sl_job {
 	bool *done_seen;	   /* per subtask, read before draining acks */
 	struct sl_job_checkpoints ckpt_summary; /* of the last run */
 	uint64_t job_id;	   /* fingerprint of the graph, in metadata */
+	/* incremental checkpoints (dataplane/checkpoint_incremental.c) */
+	struct incr_plan incr_plan[SL_COORD_HISTORY]; /* by id % size */
+	struct sl_snap_metadata *incr_last; /* newest completed, main lcore */
+	struct sl_snap_metadata *incr_aux;  /* an older base, read back */
 	unsigned run_id;	   /* makes rte object names unique per run */
 	uint64_t tsc_hz;
 	/* TSC of each checkpoint's trigger, by id % SL_COORD_HISTORY:
@@ -257,6 +290,21 @@ void __sl_ckpt_poll_announcements(struct task *t);
 int __sl_ckpt_decide(struct task *t);
 void __sl_ckpt_handles_free(void *handles);
 uint64_t __sl_ckpt_now_ns(const struct task *t);
+/* incremental checkpoints: dataplane/checkpoint_incremental.c */
+struct keyed_base *__sl_ckpt_incr_choose(struct task *t, uint64_t id,
+					 struct sl_kstate *st,
+					 uint64_t *base_id);
+void __sl_ckpt_incr_record(struct task *t, uint64_t id, uint32_t epoch,
+			   uint64_t base_id, const struct keyed_base *base);
+void __sl_ckpt_incr_written(struct task *t, uint64_t id, uint64_t bytes);
+void __sl_ckpt_incr_plan(struct sl_job *job, uint64_t id);
+int __sl_ckpt_incr_inherit(struct sl_job *job, struct sl_snap_metadata *m,
+			   int op, uint32_t subtask,
+			   const struct ckpt_handles *h, char *err,
+			   size_t errlen);
+void __sl_ckpt_incr_completed(struct sl_job *job, struct sl_snap_metadata **m);
+void __sl_ckpt_incr_retain(struct sl_job *job);
+void __sl_ckpt_incr_fini(struct sl_job *job);
 /* checkpointing on the main lcore: dataplane/checkpoint_control.c */
 int __sl_ckpt_control_start(struct sl_job *job);
 int __sl_ckpt_control_poll(struct sl_job *job);

@@ -10,7 +10,9 @@
  *  - in flight: data batches the barrier tracker assigns to the checkpoint
  *    are persisted as input channel state while being processed as usual;
  *  - write-out: keyed state is stepped between batches into a keyed-state
- *    file; every file goes through the io writer, then fdatasync + close;
+ *    file (with state.backend.incremental: a delta on the base checkpoint
+ *    the coordinator planned, in shared/; dataplane/checkpoint_incremental.c);
+ *    every file goes through the io writer, then fdatasync + close;
  *  - acknowledgement: once the inputs are done and every io request
  *    completed, the subtask acks (or declines, e.g. on ENOSPC) to the
  *    coordinator with the files it wrote.
@@ -61,7 +63,12 @@ struct sl_ckpt_ctx {
 	struct sl_kstate *kst;
 	struct sl_snap_kstate_enc *kenc;
 	bool keyed_active;
-	uint64_t keyed_full_bytes;
+	bool keyed_shared;	   /* incremental: the keyed file is in shared/ */
+	uint64_t keyed_base;	   /* delta on this checkpoint; 0: full */
+	uint32_t keyed_inherit;	   /* files of the base's chain */
+	uint64_t keyed_base_bytes; /* and their bytes */
+	uint64_t keyed_memory;	   /* bytes of the state in memory */
+	uint64_t blob_bytes;
 	struct sl_snap_chan_enc *cenc;
 	uint64_t inflight_bytes;
 
@@ -108,6 +115,7 @@ int sl_ckpt_put_blob(struct sl_ckpt_ctx *ck, const void *data, size_t len)
 		return -ENOMEM;
 	memcpy(h->blob[h->n_blobs], data, len);
 	h->blob_len[h->n_blobs++] = len;
+	ck->blob_bytes += len;
 	return 0;
 }
 
@@ -154,17 +162,27 @@ static int open_file(struct sl_ckpt_ctx *ck, unsigned which)
 {
 	struct task *t = ck->t;
 	struct ckpt_file *f = &ck->file[which];
-	char path[8400];
+	bool shared = which == FILE_KEYED && ck->keyed_shared;
+	char name[SL_SNAP_NAME_MAX - sizeof(SL_SNAP_SHARED_DIR)], path[8400];
 
 	if (f->io != NULL)
 		return 0;
-	if (sl_snap_file_name(f->name, sizeof(f->name), t->node->uid,
+	if (sl_snap_file_name(name, sizeof(name), t->node->uid,
 			      t->pub.info.index, ck->id,
 			      which == FILE_KEYED ? SL_SNAP_FILE_KEYED
 						  : SL_SNAP_FILE_CHANNEL) < 0)
 		return -ENAMETOOLONG;
-	snprintf(path, sizeof(path), "%s/chk-%" PRIu64 "/%s",
-		 t->job->cfg.checkpoint.dir, ck->id, f->name);
+	/* the name as the metadata references it, relative to chk-<n> */
+	if (shared)
+		snprintf(f->name, sizeof(f->name), SL_SNAP_SHARED_DIR "/%s", name);
+	else
+		snprintf(f->name, sizeof(f->name), "%s", name);
+	if (shared)
+		snprintf(path, sizeof(path), "%s/%s", t->job->cfg.checkpoint.dir,
+			 f->name);
+	else
+		snprintf(path, sizeof(path), "%s/chk-%" PRIu64 "/%s",
+			 t->job->cfg.checkpoint.dir, ck->id, f->name);
 	f->io = sl_io_file_create(path, 0, 0644);
 	if (f->io == NULL)
 		return -errno;
@@ -207,10 +225,25 @@ static int chan_sink(void *arg, uint64_t off, void *buf, size_t len)
 
 /* -------------------------------------------------------- keyed state */
 
+/* Incremental: the keys deleted since the base went into the delta. */
+static int put_deletions(struct sl_ckpt_ctx *ck, uint32_t since, uint32_t epoch)
+{
+	const struct sl_task_info *in = &ck->t->pub.info;
+	int rc = 0;
+
+	for (uint32_t kg = in->kg_first; kg < in->kg_first + in->kg_count && rc == 0; kg++)
+		rc = sl_kstate_deleted_since(ck->kst, (uint16_t)kg, since, epoch,
+					     sl_snap_kstate_deleted, ck->kenc);
+	return rc;
+}
+
 int sl_ckpt_put_keyed(struct sl_ckpt_ctx *ck, struct sl_kstate *st,
 		      uint16_t key_size, uint16_t value_size)
 {
 	struct task *t = ck->t;
+	const bool incremental = t->job->cfg.checkpoint.incremental;
+	struct keyed_base *base = NULL;
+	uint64_t planned = 0;
 	struct sl_snap_kstate_conf c = {
 		.uid = t->node->uid,
 		.subtask = t->pub.info.index,
@@ -229,18 +262,35 @@ int sl_ckpt_put_keyed(struct sl_ckpt_ctx *ck, struct sl_kstate *st,
 
 	if (ck->kst != NULL || sl_kstate_snapshot_active(st))
 		return -EBUSY;
+	if (incremental && (base = __sl_ckpt_incr_choose(t, ck->id, st, &planned))) {
+		c.kind = SL_SNAP_KSTATE_INCREMENTAL;
+		c.base_checkpoint_id = base->id;
+	}
 	ck->kenc = sl_snap_kstate_enc_create(&c);
 	if (ck->kenc == NULL)
 		return -errno;
-	rc = sl_kstate_snapshot_begin(st, sl_snap_kstate_emit, ck->kenc, &epoch);
+	rc = sl_kstate_snapshot_begin_since(st, base ? base->epoch : 0,
+					    sl_snap_kstate_emit, ck->kenc, &epoch);
+	ck->kst = st;
+	/* O(deletions since the base): those are fixed now, and the log may
+	 * be trimmed right after */
+	if (rc == 0 && base != NULL && (rc = put_deletions(ck, base->epoch, epoch)) < 0)
+		sl_kstate_snapshot_abort(st);
 	if (rc < 0) {
 		sl_snap_kstate_enc_free(ck->kenc);
 		ck->kenc = NULL;
+		ck->kst = NULL;
 		return rc;
 	}
-	ck->kst = st;
+	if (incremental) {
+		ck->keyed_shared = true;
+		ck->keyed_base = base ? base->id : 0;
+		ck->keyed_inherit = base ? base->chain : 0;
+		ck->keyed_base_bytes = base ? base->chain_bytes : 0;
+		__sl_ckpt_incr_record(t, ck->id, epoch, planned, base);
+	}
 	ck->keyed_active = true;
-	ck->keyed_full_bytes = sl_kstate_memory(st);
+	ck->keyed_memory = sl_kstate_memory(st);
 	return 0;
 }
 
@@ -437,6 +487,7 @@ void __sl_ckpt_handles_free(void *handles)
 
 static bool send_ack(struct task *t, struct sl_ckpt_ctx *ck)
 {
+	const uint64_t keyed = ck->file[FILE_KEYED].info.size;
 	struct sl_ckpt_task_ack a = {
 		.id = ck->id,
 		.task = (uint32_t)(t - t->job->tasks),
@@ -447,8 +498,10 @@ static bool send_ack(struct task *t, struct sl_ckpt_ctx *ck)
 		.switched = ck->switched,
 		.sync_ns = ck->sync_ns,
 		.async_ns = tsc_ns(t, rte_get_tsc_cycles() - ck->snap_start_tsc),
-		.state_bytes = ck->file[FILE_KEYED].info.size,
-		.full_state_bytes = ck->keyed_full_bytes,
+		.state_bytes = keyed + ck->blob_bytes,
+		/* a delta stands for its base's chain too */
+		.full_state_bytes = ck->keyed_base_bytes + keyed + ck->blob_bytes,
+		.state_memory_bytes = ck->keyed_memory,
 		.inflight_bytes = ck->inflight_bytes,
 		.handles = ck->err ? NULL : ck->h,
 	};
@@ -464,6 +517,8 @@ static bool send_ack(struct task *t, struct sl_ckpt_ctx *ck)
 	snprintf(a.reason, sizeof(a.reason), "%s", ck->reason);
 	if (rte_ring_mp_enqueue_elem(t->job->acks, &a, sizeof(a)) != 0)
 		return false; /* the coordinator is behind; retry next poll */
+	if (ck->keyed_shared && !ck->err)
+		__sl_ckpt_incr_written(t, ck->id, keyed);
 	if (ck->err)
 		__sl_ckpt_handles_free(ck->h);
 	ck->h = NULL; /* the coordinator owns them now */
@@ -494,6 +549,10 @@ static void close_files(struct sl_ckpt_ctx *ck)
 		struct sl_io_req cl = sl_io_req_close(f->io, t->io_cq, cookie(ck, i));
 		submit(ck, &fs);
 		submit(ck, &cl);
+		if (ck->h != NULL && !ck->err && i == FILE_KEYED) {
+			ck->h->keyed_base = ck->keyed_base;
+			ck->h->keyed_inherit = ck->keyed_inherit;
+		}
 		if (ck->h != NULL && !ck->err)
 			sl_snap_file_ref_set(&ck->h->refs[ck->h->n_refs++], f->name,
 					     i == FILE_KEYED ? SL_SNAP_FILE_KEYED

@@ -90,8 +90,9 @@ int sl_checkpoint_config_check(const struct sl_checkpoint_config *c, char *err,
 		return BAD("execution.checkpointing.aligned-checkpoint-timeout: %llu ms is not below execution.checkpointing.timeout (%llu ms), so a checkpoint would expire before it could switch to unaligned; lower it",
 			   (unsigned long long)c->aligned_timeout_ms,
 			   (unsigned long long)c->timeout_ms);
-	if (c->incremental && c->full_every == 0)
-		return BAD("sluice.checkpointing.full-every: must be at least 1 with incremental checkpoints");
+	if (c->incremental && (c->full_every == 0 || c->full_every > SL_CKPT_FULL_EVERY_MAX))
+		return BAD("sluice.checkpointing.full-every: %u is out of range; use 1..%u (1: every checkpoint is full)",
+			   c->full_every, SL_CKPT_FULL_EVERY_MAX);
 	return 0;
 #undef BAD
 }

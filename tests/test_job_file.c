@@ -561,6 +561,22 @@ static const struct bad_case bad_cases[] = {
 	  "  execution.checkpointing.aligned-checkpoint-timeout: 20m\n  state.checkpoints.dir: /tmp/c\noperators:\n" GEN
 	  "  - {uid: out, type: null-sink, input: gen}\n",
 	  { "is not below execution.checkpointing.timeout" } },
+	{ "config:\n  state.backend.incremental: maybe\noperators:\n" GEN
+	  "  - {uid: out, type: null-sink, input: gen}\n",
+	  { "x.yaml:2: config.state.backend.incremental: 'maybe' is not true or false" } },
+	{ "config:\n  state.backend.incremental: true\n  sluice.checkpointing.full-every: 0\noperators:\n" GEN
+	  "  - {uid: out, type: null-sink, input: gen}\n",
+	  { "x.yaml:3: config.sluice.checkpointing.full-every: '0' is not a whole number in 1..1000" } },
+	{ "config:\n  state.backend.incremental: true\n  sluice: {checkpointing: {full-every: ten}}\noperators:\n" GEN
+	  "  - {uid: out, type: null-sink, input: gen}\n",
+	  { "x.yaml:3: config.sluice.checkpointing.full-every: 'ten' is not a whole number" } },
+	{ "config:\n  sluice.checkpointing.full-every: 5\noperators:\n" GEN
+	  "  - {uid: out, type: null-sink, input: gen}\n",
+	  { "x.yaml:2: config.sluice.checkpointing.full-every: ",
+	    "set state.backend.incremental: true or drop this key" } },
+	{ "config:\n  state.backend.incremental.full-every: 5\noperators:\n" GEN
+	  "  - {uid: out, type: null-sink, input: gen}\n",
+	  { "x.yaml:2: config: unknown key 'state.backend.incremental.full-every'" } },
 };
 
 /* Criterion runs each parameter in a new process image, where pointers
@@ -604,6 +620,8 @@ Test(job_file, checkpoint_keys, .timeout = 120)
 		"    aligned-checkpoint-timeout: 50ms\n"
 		"  state.checkpoints.dir: /tmp/sl-ckpts\n"
 		"  state.checkpoints.num-retained: 4\n"
+		"  state: {backend: {incremental: true}}\n"
+		"  sluice.checkpointing.full-every: 7\n"
 		"operators:\n"
 		"  - uid: gen\n"
 		"    type: generator\n"
@@ -622,6 +640,8 @@ Test(job_file, checkpoint_keys, .timeout = 120)
 	cr_expect_eq(c->mode, SL_CKPT_ALIGNED_TIMEOUT, "unaligned + timeout starts aligned");
 	cr_expect_str_eq(c->dir, "/tmp/sl-ckpts");
 	cr_expect_eq(c->retained, 4);
+	cr_expect(c->incremental);
+	cr_expect_eq(c->full_every, 7);
 	sl_job_file_free(jf);
 }
 

@@ -33,6 +33,9 @@ const char *sl_ckpt_mode_name(enum sl_ckpt_mode m);
 
 struct sl_io_fault;
 
+/** Largest sluice.checkpointing.full-every (a restore reads the chain). */
+#define SL_CKPT_FULL_EVERY_MAX 1000u
+
 struct sl_checkpoint_config {
 	uint64_t interval_ms;	      /**< execution.checkpointing.interval; 0 = off */
 	uint64_t timeout_ms;	      /**< execution.checkpointing.timeout (600000) */
@@ -42,8 +45,10 @@ struct sl_checkpoint_config {
 	uint32_t retained;	      /**< state.checkpoints.num-retained (1) */
 	enum sl_ckpt_mode mode;
 	uint64_t aligned_timeout_ms;  /**< execution.checkpointing.aligned-checkpoint-timeout */
-	bool incremental;	      /**< state.backend.incremental */
-	uint32_t full_every;	      /**< with incremental: a full one every K (10) */
+	bool incremental;	      /**< state.backend.incremental (false) */
+	uint32_t full_every;	      /**< sluice.checkpointing.full-every: with
+				       *   incremental, a keyed chain holds at most
+				       *   K files, a full one and K - 1 deltas (10) */
 	char dir[4096];		      /**< state.checkpoints.dir */
 	/** Fault injection for tests: applied to the checkpoint io writer
 	 *  (include/sluice/io.h); NULL in production. */
@@ -83,8 +88,12 @@ struct sl_ckpt_task_ack {
 	uint64_t alignment_ns;	 /**< first barrier -> snapshot */
 	uint64_t sync_ns;	 /**< synchronous part on the lcore */
 	uint64_t async_ns;	 /**< snapshot -> everything durable */
-	uint64_t state_bytes;	 /**< keyed + operator state written */
-	uint64_t full_state_bytes; /**< size of the full state it represents */
+	uint64_t state_bytes;	 /**< keyed + operator state written by this
+				  *   checkpoint (incremental: the delta) */
+	uint64_t full_state_bytes; /**< keyed + operator state a restore reads:
+				    *   incremental: the delta and the files of
+				    *   its base chain; full: = state_bytes */
+	uint64_t state_memory_bytes; /**< keyed state in memory at the snapshot */
 	uint64_t inflight_bytes; /**< channel state persisted */
 	void *handles;		 /**< what it persisted, for the metadata */
 };

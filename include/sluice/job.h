@@ -212,6 +212,10 @@ struct sl_job_checkpoints {
 	uint64_t max_async_ns;		/**< longest snapshot-to-durable of a subtask */
 	uint64_t max_state_bytes;	/**< largest keyed state (memory) snapshotted */
 	uint64_t max_written_bytes;	/**< largest checkpoint (state + in flight) */
+	uint64_t min_state_written_bytes; /**< smallest state written by one
+					   *   checkpoint (incremental: a delta) */
+	uint64_t max_full_state_bytes;	/**< largest state one checkpoint
+					 *   references (a delta's whole chain) */
 	uint64_t min_duration_ns;	/**< trigger to complete, shortest */
 	uint64_t max_duration_ns;	/**< trigger to complete, longest */
 	uint64_t min_inflight_bytes;	/**< channel state of the lightest one */
