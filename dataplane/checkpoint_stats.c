@@ -33,9 +33,10 @@
  *                      subtask switched to unaligned), "at-least-once"
  *     failure_reason   why it failed, or null
  *     acknowledged     subtasks that acknowledged so far
- *     state_bytes      keyed state written for it (an incremental
- *                      checkpoint writes only what changed)
- *     full_state_bytes size of the full keyed state it stands for
+ *     state_bytes      keyed and operator state written for it (an
+ *                      incremental checkpoint writes only what changed)
+ *     full_state_bytes size of the full state it stands for (what a
+ *                      restore reads: an incremental one's whole chain)
  *     inflight_bytes   in-flight data persisted as channel state
  *     max_start_delay_ns, max_alignment_ns, max_sync_ns, max_async_ns
  *                      the largest of the subtasks' figures below

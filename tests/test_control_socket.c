@@ -657,7 +657,9 @@ static void run_watched(enum sl_ckpt_mode mode, const char *want_mode)
 				cr_assert_gt(num(st, "state_bytes"), 0, "keyed state written");
 				cr_assert_gt(num(st, "full_state_bytes"), 0);
 			} else {
-				cr_assert_eq(num(st, "state_bytes"), 0, "%s has no keyed state", op);
+				/* operator state only: a source offset, a sink's count */
+				cr_assert_lt(num(st, "state_bytes"), 1024,
+					     "%s has no keyed state", op);
 			}
 			if (strcmp(op, "sink") == 0)
 				cr_assert_gt(num(st, "start_delay_ns"), 0,
