@@ -152,6 +152,7 @@ struct stopper {
 	bool by_index;	     /* generator: offsets are record indices */
 	uint64_t min_records; /* to see before looking */
 	bool inflight;
+	size_t min_complete; /* complete checkpoints wanted (0: 1) */
 	uint64_t records;
 	uint64_t next_look_ns;
 	uint64_t chosen;     /* the checkpoint that made us stop */
@@ -198,7 +199,8 @@ static int stop_when_checkpointed(struct sl_task *t, const struct sl_batch *b, v
 	if (s->chosen != 0 || s->records < s->min_records || now < s->next_look_ns)
 		return 0;
 	s->next_look_ns = now + 2000000;
-	if (sl_snap_chk_list(s->root, &ids, &n, &err) < 0 || n == 0) {
+	if (sl_snap_chk_list(s->root, &ids, &n, &err) < 0 || n == 0 ||
+	    n < s->min_complete) {
 		free(ids);
 		return 0;
 	}
@@ -333,7 +335,7 @@ static void inflight_bytes(const char *root, const struct sl_snap_metadata *m,
 /* The first run: into a new rc->root, stopped abruptly after a mid-stream
  * checkpoint; returns that checkpoint's id. */
 static uint64_t crash(struct run_conf *rc, uint64_t min_rows, struct expected *e,
-		      uint64_t *stopped_records)
+		      uint64_t *stopped_records, size_t min_complete)
 {
 	struct job_results res;
 	struct sl_generator_conf g;
@@ -341,7 +343,7 @@ static uint64_t crash(struct run_conf *rc, uint64_t min_rows, struct expected *e
 	struct sl_count_sink_conf raw, rows;
 	struct stopper stop = { .root = rc->root, .src_uid = "gen",
 				.end = rc->count, .by_index = true,
-				.min_records = min_rows,
+				.min_records = min_rows, .min_complete = min_complete,
 				.inflight = rc->mode == SL_CKPT_UNALIGNED };
 	int rc_;
 
@@ -373,7 +375,7 @@ static void crash_and_restore(struct run_conf *rc, uint32_t agg_p2,
 	struct sl_job *job;
 	int rc_;
 
-	stop.chosen = crash(rc, min_rows, &e, &stopped_records);
+	stop.chosen = crash(rc, min_rows, &e, &stopped_records, 1);
 
 	struct run_conf rc2 = *rc;
 	rc2.agg_p = agg_p2;
@@ -593,7 +595,7 @@ Test(restore, bad_input_is_refused_and_changes_nothing, .timeout = 120)
 	char vroot[] = "/tmp/sl-restore-ver-XXXXXX", vchk[300], cmd[1000];
 
 	sl_test_eal("(0-3)@(0-1)", NULL);
-	uint64_t id = crash(&rc, 30000, &e, &stopped);
+	uint64_t id = crash(&rc, 30000, &e, &stopped, 1);
 	snprintf(chk, sizeof(chk), "%s/chk-%" PRIu64, rc.root, id);
 	snprintf(meta, sizeof(meta), "%s/_metadata", chk);
 	cr_assert_not_null(mkdtemp(empty));
@@ -723,20 +725,21 @@ Test(restore, damaged_latest_falls_back_to_the_previous_checkpoint, .timeout = 1
 	char chk[300], file[600];
 
 	sl_test_eal("(0-3)@(0-1)", NULL);
-	(void)crash(&rc, 60000, &e, &stopped);
+	(void)crash(&rc, 60000, &e, &stopped, 2);
 	cr_assert_eq(sl_snap_chk_list(rc.root, &ids, &n, &err), 0, "%s", err.msg);
 	cr_assert_geq(n, 2, "two complete checkpoints (%zu)", n);
 	cr_assert_eq(sl_snap_chk_validate(rc.root, ids[0], &m, &err), 0, "%s", err.msg);
 	const struct sl_snap_operator_meta *op = sl_snap_meta_find(m, "count");
 	cr_assert(op && op->subtasks[0].n_files >= 1);
 	snprintf(chk, sizeof(chk), "%s/chk-%" PRIu64, rc.root, ids[0]);
-	snprintf(file, sizeof(file), "%s/%s", chk, op->subtasks[0].files[0].path);
+	char name[SL_SNAP_PATH_MAX];
+	snprintf(name, sizeof(name), "%s", op->subtasks[0].files[0].path);
+	snprintf(file, sizeof(file), "%s/%s", chk, name);
 	flip_byte(file);
 	sl_snap_meta_free(m);
 
 	struct sl_job *job = make_job(&rc, &res, NULL, &g, &a, &raw, &rows);
-	refused(job, chk, -EBADMSG, op->subtasks[0].files[0].path[0] ? "kstate" : "",
-		"damaged", rc.root);
+	refused(job, chk, -EBADMSG, name, "damaged", rc.root);
 	uint64_t before = tree_hash(rc.root);
 	cr_assert_eq(sl_job_restore_from(job, "latest"), 0, "%s", sl_job_error(job));
 	cr_assert_eq(tree_hash(rc.root), before, "nothing under %s changed", rc.root);
