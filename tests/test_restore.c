@@ -139,8 +139,8 @@ static void expect(const struct sl_generator_conf *g, struct expected *e)
 /* --------------------------------------------------------------- the job */
 
 /*
- * Stops the job abruptly (sl_job_stop force: in-flight data is dropped,
- * checkpoints in progress stay incomplete, as in a crash) once a complete
+ * Stops the job abruptly (sl_job_stop force: in-flight data is dropped, as
+ * in a crash) once a complete
  * checkpoint taken in the middle of the stream exists; with `inflight`,
  * only one that carries in-flight data.  Runs in a sink with one subtask.
  */
@@ -705,9 +705,10 @@ static void flip_byte(const char *path)
 }
 
 /*
- * The newest complete checkpoint has a damaged state file: "latest" skips
- * it (with a warning naming the file) for the one before, which restores
- * to the right output; naming the damaged one is refused with the file.
+ * The newest complete checkpoint has a damaged state file and a newer one
+ * has no _metadata: "latest" skips both (with warnings naming them) for
+ * the one before, which restores to the right output; naming the damaged
+ * one is refused with the file.
  */
 Test(restore, damaged_latest_falls_back_to_the_previous_checkpoint, .timeout = 120)
 {
@@ -737,6 +738,17 @@ Test(restore, damaged_latest_falls_back_to_the_previous_checkpoint, .timeout = 1
 	snprintf(file, sizeof(file), "%s/%s", chk, name);
 	flip_byte(file);
 	sl_snap_meta_free(m);
+
+	/* and a newer checkpoint a crash left without its _metadata */
+	char partial[400];
+	snprintf(partial, sizeof(partial), "%s/chk-%" PRIu64, rc.root, ids[0] + 3);
+	cr_assert_eq(mkdir(partial, 0755), 0);
+	snprintf(partial, sizeof(partial), "%s/chk-%" PRIu64 "/count-0-c%" PRIu64 ".kstate",
+		 rc.root, ids[0] + 3, ids[0] + 3);
+	FILE *pf = fopen(partial, "w");
+	cr_assert_not_null(pf);
+	fputs("half-written", pf);
+	fclose(pf);
 
 	struct sl_job *job = make_job(&rc, &res, NULL, &g, &a, &raw, &rows);
 	refused(job, chk, -EBADMSG, name, "damaged", rc.root);
@@ -909,5 +921,280 @@ Test(restore, file_source_resumes_at_its_byte_offset, .timeout = 120)
 	cr_assert_eq(got.checksum, checksum, "the file's records");
 	unlink(path);
 	rm_rf(root);
+	sl_test_eal_fini();
+}
+
+/* ------------------------------------------------------ restart strategies */
+
+Test(restore, restart_policies, .timeout = 30)
+{
+	struct sl_restart_config c;
+	struct sl_restart_state s;
+	uint64_t d;
+	char err[256];
+
+	sl_restart_config_defaults(&c);
+	sl_restart_state_init(&s, &c, 1);
+	cr_assert_eq(sl_restart_next(&c, &s, 0, &d), 0, "none never restarts");
+
+	c.type = SL_RESTART_FIXED_DELAY;
+	c.attempts = 2;
+	c.delay_ms = 70;
+	sl_restart_state_init(&s, &c, 1);
+	cr_assert_eq(sl_restart_next(&c, &s, 0, &d), 1);
+	cr_assert_eq(d, 70);
+	cr_assert_eq(sl_restart_next(&c, &s, 1000000, &d), 1);
+	cr_assert_eq(sl_restart_next(&c, &s, 0, &d), 0, "attempts used up");
+
+	c.type = SL_RESTART_EXPONENTIAL_DELAY;
+	c.initial_backoff_ms = 100;
+	c.max_backoff_ms = 500;
+	c.backoff_multiplier = 2;
+	c.reset_backoff_threshold_ms = 10000;
+	c.jitter_factor = 0;
+	sl_restart_state_init(&s, &c, 1);
+	const uint64_t want[] = { 100, 200, 400, 500, 500 };
+	for (unsigned i = 0; i < 5; i++) {
+		cr_assert_eq(sl_restart_next(&c, &s, 10, &d), 1);
+		cr_assert_eq(d, want[i], "delay %u: %" PRIu64 ", expected %" PRIu64, i, d, want[i]);
+	}
+	cr_assert_eq(sl_restart_next(&c, &s, 10000, &d), 1);
+	cr_assert_eq(d, 100, "a run past reset-backoff-threshold resets the backoff");
+	c.jitter_factor = 0.5;
+	sl_restart_state_init(&s, &c, 42);
+	bool varied = false;
+	for (unsigned i = 0; i < 50; i++) {
+		cr_assert_eq(sl_restart_next(&c, &s, 20000, &d), 1);
+		cr_assert(d >= 50 && d <= 150, "100 ms +- 50%%: %" PRIu64, d);
+		varied |= d != 100;
+	}
+	cr_assert(varied, "jitter varies the delay");
+
+	c.max_backoff_ms = 50;
+	cr_assert_eq(sl_restart_config_check(&c, err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, "max-backoff"), "%s", err);
+	c.max_backoff_ms = 500;
+	c.backoff_multiplier = 0.5;
+	cr_assert_eq(sl_restart_config_check(&c, err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, "backoff-multiplier"), "%s", err);
+}
+
+/*
+ * A pass-through that fails with an injected I/O error after `after`
+ * records of a run, as long as flaky_left says so (shared by the runs of
+ * one process).
+ */
+static int flaky_left;
+
+struct flaky_conf {
+	uint64_t after;
+};
+
+struct flaky_op {
+	uint64_t seen;
+	uint64_t after;
+};
+
+static int flaky_plan(void *conf, const struct sl_schema *const in[], unsigned n_in,
+		      struct sl_schema *out, char *err, size_t errlen)
+{
+	(void)conf, (void)n_in, (void)err, (void)errlen;
+	*out = *in[0];
+	return 0;
+}
+
+static int flaky_open(struct sl_task *t, void **op)
+{
+	const struct flaky_conf *c = t->info.conf;
+	struct flaky_op *f = calloc(1, sizeof(*f));
+
+	if (f == NULL)
+		return -ENOMEM;
+	f->after = c->after;
+	*op = f;
+	return 0;
+}
+
+static int flaky_process(void *op, struct sl_task *t, unsigned input, struct sl_batch *b)
+{
+	struct flaky_op *f = op;
+
+	(void)input;
+	f->seen += b->count;
+	if (f->seen >= f->after && __atomic_load_n(&flaky_left, __ATOMIC_RELAXED) > 0 &&
+	    __atomic_fetch_sub(&flaky_left, 1, __ATOMIC_RELAXED) > 0) {
+		sl_task_error(t, "injected I/O error after %" PRIu64 " records", f->seen);
+		return -EIO;
+	}
+	sl_emit_forward(t, b);
+	return 0;
+}
+
+static void flaky_close(void *op, struct sl_task *t)
+{
+	(void)t;
+	free(op);
+}
+
+static const struct sl_operator_ops flaky_ops = {
+	.type = "flaky", .conf_size = sizeof(struct flaky_conf),
+	.min_inputs = 1, .max_inputs = 1,
+	.plan = flaky_plan, .open = flaky_open, .process = flaky_process,
+	.close = flaky_close,
+};
+
+/*
+ * A sink whose totals (records, xxh3 sum) are checkpointed and restored,
+ * and published into tally_out[subtask] only when its input drained: the
+ * result of the run that finished, whatever runs failed before it.
+ */
+struct tally {
+	uint64_t records, checksum;
+};
+static struct tally tally_out[4];
+
+static int tally_open(struct sl_task *t, void **op)
+{
+	(void)t;
+	*op = calloc(1, sizeof(struct tally));
+	return *op ? 0 : -ENOMEM;
+}
+
+static int tally_process(void *op, struct sl_task *t, unsigned input, struct sl_batch *b)
+{
+	struct tally *s = op;
+
+	(void)t, (void)input;
+	for (uint32_t i = 0; i < b->count; i++)
+		s->checksum += XXH3_64bits(sl_batch_record(b, i), b->record_size);
+	s->records += b->count;
+	return 0;
+}
+
+static int tally_end(void *op, struct sl_task *t, bool drain)
+{
+	if (drain)
+		tally_out[t->info.index] = *(struct tally *)op;
+	return 0;
+}
+
+static int tally_snapshot(void *op, struct sl_task *t, struct sl_ckpt_ctx *ck)
+{
+	(void)t;
+	return sl_ckpt_put_blob(ck, op, sizeof(struct tally));
+}
+
+static int tally_restore(void *op, struct sl_task *t, struct sl_restore_ctx *rc)
+{
+	const void *data;
+	size_t len;
+	int ret = sl_restore_blob(rc, &data, &len);
+
+	(void)t;
+	if (ret == 0 && len == sizeof(struct tally))
+		memcpy(op, data, len);
+	return ret == -ENOENT ? 0 : ret;
+}
+
+static void tally_close(void *op, struct sl_task *t)
+{
+	(void)t;
+	free(op);
+}
+
+static const struct sl_operator_ops tally_ops = {
+	.type = "tally", .min_inputs = 1, .max_inputs = 1, .sink = true,
+	.open = tally_open, .process = tally_process, .on_end = tally_end,
+	.snapshot = tally_snapshot, .restore = tally_restore, .close = tally_close,
+};
+
+/* gen(2) -> flaky(2) -hash-> count(2, emit updates) -rebalance-> tally(1) */
+static int run_flaky(const struct sl_restart_config *restart, int failures,
+		     struct expected *e, struct sl_job **jobp)
+{
+	struct sl_job_config cfg;
+	struct sl_generator_conf g;
+	struct sl_keyed_aggregate_conf agg = { .key = "key", .n_aggs = 1,
+		.emit_updates = true, .aggs = { { .fn = SL_AGG_COUNT, .as = "count" } } };
+	struct flaky_conf fc = { .after = 50000 };
+	char root[] = "/tmp/sl-restart-XXXXXX";
+
+	cr_assert_not_null(mkdtemp(root));
+	sl_job_config_defaults(&cfg);
+	cfg.checkpoint.interval_ms = 25;
+	cfg.ring_size = 64;
+	cfg.restart = *restart;
+	snprintf(cfg.checkpoint.dir, sizeof(cfg.checkpoint.dir), "%s", root);
+	gen_conf(&g, 300000, 4e5);
+	expect(&g, e);
+	memset(tally_out, 0, sizeof(tally_out));
+	flaky_left = failures;
+
+	struct sl_job *job = sl_job_create("restarts", &cfg);
+	cr_assert_not_null(job);
+	int gi = sl_job_add(job, "gen", &sl_op_generator, &g, GEN_P);
+	int fi = sl_job_add(job, "flaky", &flaky_ops, &fc, GEN_P);
+	int ci = sl_job_add(job, "count", &sl_op_keyed_aggregate, &agg, 2);
+	int ti = sl_job_add(job, "tally", &tally_ops, NULL, 1);
+	cr_assert(gi >= 0 && fi >= 0 && ci >= 0 && ti >= 0, "%s", sl_job_error(job));
+	cr_assert_eq(sl_job_connect(job, gi, fi, SL_PART_FORWARD, NULL), 0);
+	cr_assert_eq(sl_job_connect(job, fi, ci, SL_PART_HASH, "key"), 0);
+	cr_assert_eq(sl_job_connect(job, ci, ti, SL_PART_REBALANCE, NULL), 0);
+	int rc = sl_job_run(job);
+	*jobp = job;
+	rm_rf(root);
+	return rc;
+}
+
+static void restarts_until_done(const struct sl_restart_config *restart)
+{
+	struct expected e;
+	struct sl_job *job;
+	int rc = run_flaky(restart, 2, &e, &job);
+
+	cr_assert_eq(rc, 0, "%s", sl_job_error(job));
+	cr_assert_eq(sl_job_restarts(job), 2, "restarted once per failure (%u)",
+		     sl_job_restarts(job));
+	cr_assert_eq(tally_out[0].records, e.rows, "one row per record (%" PRIu64
+		     " vs %" PRIu64 ") after two restarts", tally_out[0].records, e.rows);
+	cr_assert_eq(tally_out[0].checksum, e.rows_checksum,
+		     "every key's running count as in an uninterrupted run");
+	sl_job_free(job);
+}
+
+Test(restore, fixed_delay_restarts_from_the_newest_checkpoint, .timeout = 120)
+{
+	struct sl_restart_config r;
+
+	sl_test_eal("(0-3)@(0-1)", NULL);
+	sl_restart_config_defaults(&r);
+	r.type = SL_RESTART_FIXED_DELAY;
+	r.attempts = 3;
+	r.delay_ms = 10;
+	restarts_until_done(&r);
+
+	/* one restart allowed, more failures: the job fails, saying so */
+	struct expected e;
+	struct sl_job *job;
+	r.attempts = 1;
+	int rc = run_flaky(&r, 5, &e, &job);
+	cr_assert_eq(rc, -EIO, "%d: %s", rc, sl_job_error(job));
+	cr_assert(strstr(sl_job_error(job), "injected I/O error") &&
+		  strstr(sl_job_error(job), "restart strategy fixed-delay gave up after 1 restart"),
+		  "%s", sl_job_error(job));
+	sl_job_free(job);
+	sl_test_eal_fini();
+}
+
+Test(restore, exponential_delay_restarts_from_the_newest_checkpoint, .timeout = 120)
+{
+	struct sl_restart_config r;
+
+	sl_test_eal("(0-3)@(0-1)", NULL);
+	sl_restart_config_defaults(&r);
+	r.type = SL_RESTART_EXPONENTIAL_DELAY;
+	r.initial_backoff_ms = 10;
+	r.max_backoff_ms = 40;
+	restarts_until_done(&r);
 	sl_test_eal_fini();
 }
