@@ -540,7 +540,7 @@ static void check_blobs_taken(struct sl_job *job)
 		uint32_t i;
 
 		if (op == NULL || op->parallelism == node->parallelism ||
-		    job->tasks[node->first_task].phase == TASK_DONE)
+		    op_finished(op) == op->parallelism)
 			continue;
 		i = (uint32_t)(op - r->meta->operators);
 		for (uint32_t s = 0; s < op->parallelism; s++)
