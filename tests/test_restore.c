@@ -477,9 +477,9 @@ Test(restore, aligned_latest_equals_uninterrupted_run, .timeout = 120)
  * checkpoint restored from carries in-flight batches (asserted). */
 Test(restore, unaligned_with_inflight_data_equals_uninterrupted_run, .timeout = 120)
 {
-	struct run_conf rc = { .mode = SL_CKPT_UNALIGNED, .count = 600000,
+	struct run_conf rc = { .mode = SL_CKPT_UNALIGNED, .count = 800000,
 			       .rate = 0, .agg_p = 2, .ring_size = 16,
-			       .sink_delay_us = 40 };
+			       .sink_delay_us = 150 };
 
 	sl_test_eal("(0-3)@(0-1)", NULL);
 	crash_and_restore(&rc, 2, NULL, 20000);
