@@ -421,6 +421,17 @@ void __sl_ckpt_control_stop(struct sl_job *job)
 		sl_io_writer_destroy(job->io);
 	for (uint32_t i = 0; i < job->n_tasks; i++)
 		__sl_ckpt_task_fini(&job->tasks[i]);
+	/* checkpoints the run left unfinished (it failed or was cancelled):
+	 * their directories never get a _metadata; remove them, so restarts
+	 * do not pile them up (nothing writes to them any more) */
+	if (job->coord != NULL) {
+		const struct sl_coord_ckpt *h[SL_COORD_HISTORY];
+		unsigned n = sl_coord_history(job->coord, h, SL_COORD_HISTORY);
+
+		for (unsigned k = 0; k < n; k++)
+			if (h[k]->status == SL_CKPT_PENDING)
+				sl_snap_chk_dispose(job->cfg.checkpoint.dir, h[k]->id);
+	}
 	sl_coord_free(job->coord);
 	__sl_ckpt_incr_fini(job);
 	rte_ring_free(job->acks);

@@ -37,6 +37,7 @@ void sl_job_config_defaults(struct sl_job_config *cfg)
 		.progress_ms = 0,
 	};
 	sl_checkpoint_config_defaults(&cfg->checkpoint);
+	sl_restart_config_defaults(&cfg->restart);
 }
 
 static void job_errorf(struct sl_job *job, const char *fmt, ...)
@@ -69,7 +70,8 @@ struct sl_job *sl_job_create(const char *name, const struct sl_job_config *cfg)
 	    cfg->max_parallelism > SL_MAX_PARALLELISM_LIMIT ||
 	    cfg->default_parallelism == 0 || cfg->batch_size == 0 ||
 	    cfg->burst_size == 0 || !is_pow2(cfg->prio_ring_size) ||
-	    cfg->ring_size < 2) {
+	    cfg->ring_size < 2 ||
+	    sl_restart_config_check(&cfg->restart, NULL, 0) < 0) {
 		errno = EINVAL;
 		return NULL;
 	}

@@ -111,6 +111,10 @@ struct ld {
 	bool at_least_once, unaligned;
 	yaml_node_t *mode_node, *unaligned_node, *aligned_timeout_node,
 		*ckpt_node, *full_every_node;
+	/* restart-strategy keys: the type, and the first key of each
+	 * strategy's own keys (an error if that strategy is not chosen) */
+	yaml_node_t *restart_type_node, *fixed_node, *exp_node;
+	char fixed_key[KP_MAX], exp_key[KP_MAX];
 };
 
 static int line_of(const yaml_node_t *n)
@@ -1970,8 +1974,109 @@ static const char *const config_keys[] = {
 	"state.checkpoints.num-retained",
 	"state.backend.incremental",
 	"sluice.checkpointing.full-every",
+	"restart-strategy.type",
+	"restart-strategy.fixed-delay.attempts",
+	"restart-strategy.fixed-delay.delay",
+	"restart-strategy.exponential-delay.initial-backoff",
+	"restart-strategy.exponential-delay.max-backoff",
+	"restart-strategy.exponential-delay.backoff-multiplier",
+	"restart-strategy.exponential-delay.reset-backoff-threshold",
+	"restart-strategy.exponential-delay.jitter-factor",
 	NULL
 };
+
+/* The restart-strategy.* keys (Flink's names and values). */
+static int restart_entry(struct ld *ld, const char *name, const char *key,
+			 yaml_node_t *v)
+{
+	struct sl_restart_config *c = &ld->cfg.restart;
+	const char *sub = name + strlen("restart-strategy.");
+	int64_t ns;
+	uint64_t x;
+	double d;
+
+	if (strcmp(sub, "type") == 0) {
+		const char *t = sval(v);
+
+		if (strcasecmp(t, "none") == 0 || strcasecmp(t, "off") == 0 ||
+		    strcasecmp(t, "disable") == 0)
+			c->type = SL_RESTART_NONE;
+		else if (strcasecmp(t, "fixed-delay") == 0 || strcasecmp(t, "fixeddelay") == 0)
+			c->type = SL_RESTART_FIXED_DELAY;
+		else if (strcasecmp(t, "exponential-delay") == 0 ||
+			 strcasecmp(t, "exponentialdelay") == 0)
+			c->type = SL_RESTART_EXPONENTIAL_DELAY;
+		else
+			return lerr(ld, v, key, "'%s' is not a restart strategy; use none, fixed-delay or exponential-delay",
+				    t);
+		ld->restart_type_node = v;
+		return 0;
+	}
+	if (strncmp(sub, "fixed-delay.", 12) == 0) {
+		if (ld->fixed_node == NULL) {
+			ld->fixed_node = v;
+			snprintf(ld->fixed_key, sizeof(ld->fixed_key), "%s", name);
+		}
+	} else if (ld->exp_node == NULL) {
+		ld->exp_node = v;
+		snprintf(ld->exp_key, sizeof(ld->exp_key), "%s", name);
+	}
+	if (strcmp(sub, "fixed-delay.attempts") == 0) {
+		if (parse_u64(sval(v), &x) < 0 || x < 1 || x > INT32_MAX)
+			return lerr(ld, v, key, "'%s' is not a whole number in 1..%d",
+				    sval(v), INT32_MAX);
+		c->attempts = (uint32_t)x;
+		return 0;
+	}
+	if (strcmp(sub, "exponential-delay.backoff-multiplier") == 0 ||
+	    strcmp(sub, "exponential-delay.jitter-factor") == 0) {
+		bool mult = sub[18] == 'b';
+
+		if (parse_double(sval(v), &d) < 0 || (mult ? d < 1.0 || d > 1000 : d < 0 || d > 1))
+			return lerr(ld, v, key, "'%s' is not a number in %s", sval(v),
+				    mult ? "1..1000 (e.g. 2.0)" : "0..1 (e.g. 0.1)");
+		if (mult)
+			c->backoff_multiplier = d;
+		else
+			c->jitter_factor = d;
+		return 0;
+	}
+	{
+		int rc = parse_duration(sval(v), &ns);
+		if (rc < 0)
+			return duration_err(ld, v, key, rc);
+	}
+	x = (uint64_t)ns / 1000000;
+	if (strcmp(sub, "fixed-delay.delay") == 0)
+		c->delay_ms = x;
+	else if (strcmp(sub, "exponential-delay.initial-backoff") == 0)
+		c->initial_backoff_ms = x;
+	else if (strcmp(sub, "exponential-delay.max-backoff") == 0)
+		c->max_backoff_ms = x;
+	else
+		c->reset_backoff_threshold_ms = x;
+	return 0;
+}
+
+/* A strategy's own keys need that strategy; the values must fit together. */
+static int restart_resolve(struct ld *ld)
+{
+	const struct sl_restart_config *c = &ld->cfg.restart;
+	char key[KP_MAX], err[512];
+
+	if (ld->fixed_node != NULL && c->type != SL_RESTART_FIXED_DELAY)
+		return lerr(ld, ld->fixed_node, kp(key, "config", ld->fixed_key),
+			    "has no effect unless restart-strategy.type: fixed-delay; set that type or drop the key");
+	if (ld->exp_node != NULL && c->type != SL_RESTART_EXPONENTIAL_DELAY)
+		return lerr(ld, ld->exp_node, kp(key, "config", ld->exp_key),
+			    "has no effect unless restart-strategy.type: exponential-delay; set that type or drop the key");
+	if (sl_restart_config_check(c, err, sizeof(err)) < 0) {
+		yaml_node_t *at = ld->exp_node ? ld->exp_node
+				: ld->fixed_node ? ld->fixed_node : ld->restart_type_node;
+		return lerr(ld, at, "config", "%s", err);
+	}
+	return 0;
+}
 
 /* The execution.checkpointing.* and state.checkpoints.* keys. */
 static int checkpoint_entry(struct ld *ld, const char *name, const char *key,
@@ -2118,6 +2223,8 @@ static int config_entry(struct ld *ld, yaml_node_t *kn, const char *name,
 			 sval(v));
 		return 0;
 	}
+	if (strncmp(name, "restart-strategy.", 17) == 0)
+		return restart_entry(ld, name, key, v);
 	if (strcmp(name, "parallelism.default") == 0 ||
 	    strcmp(name, "pipeline.max-parallelism") == 0) {
 		uint64_t max = SL_MAX_PARALLELISM_LIMIT;
@@ -2372,7 +2479,7 @@ static int load_doc(struct ld *ld)
 	if ((v = map_get(ld, root, "config")) != NULL &&
 	    (rc = parse_config(ld, v, "")) < 0)
 		return rc;
-	if ((rc = checkpoint_resolve(ld)) < 0)
+	if ((rc = checkpoint_resolve(ld)) < 0 || (rc = restart_resolve(ld)) < 0)
 		return rc;
 	if (ld->cfg.default_parallelism > ld->cfg.max_parallelism)
 		return lerr(ld, map_get(ld, root, "config"), "config",

@@ -196,6 +196,9 @@ struct sl_job {
 	atomic_int failed;	   /* first failing errno, 0 = none */
 	atomic_int stop;	   /* 0, 1 = stop, 2 = stop + drain */
 	atomic_int force;
+	atomic_bool fail_final;	   /* the failure is not worth a restart
+				    * (setting up, restoring) */
+	unsigned restarts;	   /* by the restart strategy, this run */
 
 	/* restoring (dataplane/job_restore.c); NULL: empty state */
 	struct sl_job_restore *restore;
@@ -321,6 +324,7 @@ int __sl_job_control_poll(struct sl_job *job);
 void __sl_job_control_stop(struct sl_job *job);
 
 /* runtime entry points shared between files */
+int __sl_job_run_once(struct sl_job *job);
 int __sl_task_poll(struct task *t);
 void __sl_task_flush(struct task *t);
 int __sl_lcore_loop(void *arg);

@@ -510,6 +510,7 @@ int __sl_restore_start(struct sl_job *job)
 		if (job->tasks[i].phase == TASK_DONE)
 			continue;
 		if ((rc = __sl_task_restore_inflight(&job->tasks[i], &later)) < 0) {
+			atomic_store(&job->fail_final, true);
 			free_later(&later);
 			return rc;
 		}
@@ -539,13 +540,14 @@ static void check_blobs_taken(struct sl_job *job)
 		uint32_t i;
 
 		if (op == NULL || op->parallelism == node->parallelism ||
-		    job->tasks[node->first_task].phase == TASK_DONE)
+		    op_finished(op) == op->parallelism)
 			continue;
 		i = (uint32_t)(op - r->meta->operators);
 		for (uint32_t s = 0; s < op->parallelism; s++)
 			if (op->subtasks[s].n_blobs > 0 &&
 			    !__atomic_load_n(&r->blob_taken[r->blob_base[i] + s],
 					     __ATOMIC_RELAXED)) {
+				atomic_store(&job->fail_final, true);
 				__sl_job_fail(job, -EPROTO,
 					      "operator '%s' (%s): restoring from %s with parallelism %u instead of %u, no subtask took the operator state of old subtask %u; it would be lost (an operator bug)",
 					      node->uid, node->ops->type, r->dir,

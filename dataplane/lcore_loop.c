@@ -32,6 +32,9 @@ int __sl_lcore_loop(void *arg)
 			rc = __sl_task_restore(t);
 		}
 		if (rc < 0) {
+			/* a restore fails the same way every time */
+			if (what[0] == 'r')
+				atomic_store(&job->fail_final, true);
 			if (t->err[0] == '\0')
 				snprintf(t->err, sizeof(t->err), "%s failed: %s",
 					 what, strerror(-rc));

@@ -473,20 +473,22 @@ int sl_job_prepare(struct sl_job *job)
 	return 0;
 }
 
-int sl_job_run(struct sl_job *job)
+/* One run (sl_job_run() in dataplane/restart.c repeats it on failure). */
+int __sl_job_run_once(struct sl_job *job)
 {
 	unsigned run = __atomic_fetch_add(&run_counter, 1, __ATOMIC_RELAXED);
 	double t0, next_progress, last_t;
 	uint64_t last_in = 0, last_out = 0;
 	int rc;
 
-	if (!job->prepared && (rc = sl_job_prepare(job)) < 0)
+	if (!job->prepared && (rc = sl_job_prepare(job)) < 0) {
+		atomic_store(&job->fail_final, true);
 		return rc;
+	}
 	job->prepared = false; /* a rerun checks again */
 	job->err[0] = '\0';
 	atomic_store(&job->failed, 0);
-	atomic_store(&job->stop, 0);
-	atomic_store(&job->force, 0);
+	atomic_store(&job->fail_final, false);
 	atomic_store(&job->tasks_done, 0);
 	job->buffer_timeout_tsc = job->cfg.buffer_timeout_us * rte_get_tsc_hz() / 1000000;
 
@@ -505,6 +507,7 @@ int sl_job_run(struct sl_job *job)
 		__sl_ckpt_control_stop(job);
 		free_runtime(job);
 		__sl_restore_free(job);
+		atomic_store(&job->fail_final, true); /* a restart would repeat it */
 		return rc;
 	}
 

@@ -349,6 +349,10 @@ static void persist(struct sl_ckpt_ctx *ck, unsigned channel,
 	if (ck->err || ck->aborted ||
 	    (b->kind != SL_BATCH_DATA && b->kind != SL_BATCH_WATERMARK))
 		return;
+	/* a marker of an earlier checkpoint still queued (unaligned barriers
+	 * overtake it) is no data: a restore has no use for it */
+	if (b->kind != SL_BATCH_DATA && b->kind != SL_BATCH_WATERMARK)
+		return;
 	if ((rc = chan_enc(ck)) < 0 ||
 	    (rc = sl_snap_chan_enc_add(ck->cenc, channel, &cb)) < 0) {
 		ck_fail(ck, rc, "persisting channel state: %s", strerror(-rc));

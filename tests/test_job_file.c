@@ -577,6 +577,25 @@ static const struct bad_case bad_cases[] = {
 	{ "config:\n  state.backend.incremental.full-every: 5\noperators:\n" GEN
 	  "  - {uid: out, type: null-sink, input: gen}\n",
 	  { "x.yaml:2: config: unknown key 'state.backend.incremental.full-every'" } },
+	/* restart-strategy keys */
+	{ "config:\n  restart-strategy.type: fixed\noperators:\n" GEN
+	  "  - {uid: out, type: null-sink, input: gen}\n",
+	  { "x.yaml:2: config.restart-strategy.type: 'fixed' is not a restart strategy; use none, fixed-delay or exponential-delay" } },
+	{ "config:\n  restart-strategy.fixed-delay.attempts: 3\noperators:\n" GEN
+	  "  - {uid: out, type: null-sink, input: gen}\n",
+	  { "x.yaml:2: config.restart-strategy.fixed-delay.attempts: has no effect unless restart-strategy.type: fixed-delay" } },
+	{ "config:\n  restart-strategy:\n    type: exponential-delay\n    exponential-delay:\n"
+	  "      initial-backoff: 10s\n      max-backoff: 1s\noperators:\n" GEN
+	  "  - {uid: out, type: null-sink, input: gen}\n",
+	  { "x.yaml:5: config: restart-strategy.exponential-delay.max-backoff: 1000 ms is below initial-backoff (10000 ms)" } },
+	{ "config:\n  restart-strategy.type: exponential-delay\n"
+	  "  restart-strategy.exponential-delay.jitter-factor: 2\noperators:\n" GEN
+	  "  - {uid: out, type: null-sink, input: gen}\n",
+	  { "x.yaml:3: config.restart-strategy.exponential-delay.jitter-factor: '2' is not a number in 0..1" } },
+	{ "config:\n  restart-strategy.type: fixed-delay\n"
+	  "  restart-strategy.fixed-delay.attempts: 0\noperators:\n" GEN
+	  "  - {uid: out, type: null-sink, input: gen}\n",
+	  { "x.yaml:3: config.restart-strategy.fixed-delay.attempts: '0' is not a whole number in 1.." } },
 };
 
 /* Criterion runs each parameter in a new process image, where pointers
@@ -642,6 +661,53 @@ Test(job_file, checkpoint_keys, .timeout = 120)
 	cr_expect_eq(c->retained, 4);
 	cr_expect(c->incremental);
 	cr_expect_eq(c->full_every, 7);
+	sl_job_file_free(jf);
+}
+
+Test(job_file, restart_strategy_keys, .timeout = 120)
+{
+	static const char fixed[] =
+		"config:\n"
+		"  restart-strategy.type: fixed-delay\n"
+		"  restart-strategy.fixed-delay: {attempts: 5, delay: 250ms}\n"
+		"operators:\n"
+		"  - uid: gen\n"
+		"    type: generator\n"
+		"    schema: [{name: key, type: u64}]\n"
+		"  - {uid: out, type: null-sink, input: gen}\n";
+	static const char expo[] =
+		"config:\n"
+		"  restart-strategy:\n"
+		"    type: exponential-delay\n"
+		"    exponential-delay:\n"
+		"      initial-backoff: 100ms\n"
+		"      max-backoff: 1m\n"
+		"      backoff-multiplier: 1.5\n"
+		"      reset-backoff-threshold: 10m\n"
+		"      jitter-factor: 0.25\n"
+		"operators:\n"
+		"  - uid: gen\n"
+		"    type: generator\n"
+		"    schema: [{name: key, type: u64}]\n"
+		"  - {uid: out, type: null-sink, input: gen}\n";
+	struct sl_job_file *jf = sl_job_file_parse("r.yaml", fixed, strlen(fixed), err, sizeof(err));
+
+	cr_assert_not_null(jf, "%s", err);
+	const struct sl_restart_config *c = &sl_job_get_config(jf->job)->restart;
+	cr_expect_eq(c->type, SL_RESTART_FIXED_DELAY);
+	cr_expect_eq(c->attempts, 5);
+	cr_expect_eq(c->delay_ms, 250);
+	sl_job_file_free(jf);
+
+	jf = sl_job_file_parse("r.yaml", expo, strlen(expo), err, sizeof(err));
+	cr_assert_not_null(jf, "%s", err);
+	c = &sl_job_get_config(jf->job)->restart;
+	cr_expect_eq(c->type, SL_RESTART_EXPONENTIAL_DELAY);
+	cr_expect_eq(c->initial_backoff_ms, 100);
+	cr_expect_eq(c->max_backoff_ms, 60000);
+	cr_expect_eq(c->backoff_multiplier, 1.5);
+	cr_expect_eq(c->reset_backoff_threshold_ms, 600000);
+	cr_expect_eq(c->jitter_factor, 0.25);
 	sl_job_file_free(jf);
 }
 

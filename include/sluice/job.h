@@ -18,6 +18,7 @@
 #include "sluice/checkpoint.h"
 #include "sluice/control_socket.h"
 #include "sluice/operator.h"
+#include "sluice/restart.h"
 
 /** How records of an edge are spread over the downstream subtasks. */
 enum sl_partition {
@@ -45,6 +46,7 @@ struct sl_job_config {
 	 *  (include/sluice/control_socket.h); "" = none.  `sluice run` fills
 	 *  in sl_ctl_default_path() when the job file gives none. */
 	char control_socket[SL_CTL_PATH_MAX];
+	struct sl_restart_config restart;	/**< restart-strategy.*: none */
 };
 
 /** Fill a config with the defaults above. */
@@ -158,7 +160,12 @@ struct sl_lcore_stats {
 /**
  * Run the job until every sink ended, sl_job_stop() was called, or a
  * subtask failed.  EAL must be initialised; placement is checked against
- * the lcores it has.
+ * the lcores it has.  With a restart strategy (cfg.restart), a failure
+ * while running (an operator callback's error, a sink's I/O error,
+ * checkpoint failures beyond the tolerable number) restarts the job in
+ * this process from its newest complete checkpoint, as long as the
+ * strategy allows (docs/restore.md); failures while setting up or
+ * restoring are not retried.
  * @return 0, -EINVAL (layout names an lcore the EAL lacks, etc.),
  *         -ENOMEM, -ECANCELED (stopped), or the failing subtask's error;
  *         sl_job_error() says what happened
@@ -222,6 +229,9 @@ struct sl_job_checkpoints {
 };
 void sl_job_checkpoint_summary(const struct sl_job *job,
 			       struct sl_job_checkpoints *out);
+
+/** Restarts the restart strategy made during the last sl_job_run(). */
+unsigned sl_job_restarts(const struct sl_job *job);
 
 /** Wall time of the last run in seconds. */
 double sl_job_elapsed(const struct sl_job *job);
