@@ -174,7 +174,17 @@ Test(cli, sigint_drains_and_publishes, .timeout = 120)
 		csv, getpid());
 	fclose(f);
 
-	run_sluice(&r, 1500, (const char *[]){ "run", job, "-q", "-s", stats, NULL });
+	/* SIGINT once the job runs (its control socket exists), however
+	 * slowly a loaded machine starts it */
+	char sock[4200];
+	snprintf(sock, sizeof(sock), "%s/ctl.sock", dir);
+	start_sluice(&r, (const char *[]){ "run", job, "-q", "-s", stats, "--control-socket",
+					   sock, NULL });
+	for (int i = 0; i < 6000 && access(sock, F_OK) != 0; i++)
+		usleep(10000);
+	usleep(500000);
+	kill(r.pid, SIGINT);
+	wait_sluice(&r);
 	cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
 
 	/* the sink published a complete file: header + one row per record it got */

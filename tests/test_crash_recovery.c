@@ -284,7 +284,15 @@ static bool cycle(struct harness *h, unsigned i, uint64_t *rng)
 			return false;
 		}
 	} else {
-		st = wait_for(pid, kill_ms);
+		/* a loaded machine may start slowly: once the job has run
+		 * without a complete checkpoint, the kill waits for one, so
+		 * that later runs restore */
+		st = -1;
+		if (i > 0 && !have_checkpoint(h))
+			for (unsigned t = 0; t < 30000 && st < 0 && !have_checkpoint(h); t += 10)
+				st = wait_for(pid, 10);
+		if (st < 0)
+			st = wait_for(pid, kill_ms);
 	}
 	if (st < 0) {
 		kill(pid, SIGKILL);

@@ -320,10 +320,21 @@ Test(pipeline, slow_consumer_backpressures_without_loss, .timeout = 120)
 	sl_test_eal_fini();
 }
 
+struct stopper_arg {
+	struct sl_job *job;
+	struct check_result *res;
+};
+
+/* Stop once records reach the sink (a loaded machine may take a while to
+ * start the job), with more still in flight behind them. */
 static void *stopper(void *arg)
 {
-	usleep(300 * 1000);
-	sl_job_stop(arg, false, false);
+	struct stopper_arg *a = arg;
+
+	for (int i = 0; i < 60000 && total(a->res->records) == 0; i++)
+		usleep(1000);
+	usleep(100 * 1000);
+	sl_job_stop(a->job, false, false);
 	return NULL;
 }
 
@@ -336,7 +347,8 @@ Test(pipeline, stop_drains_in_flight_records, .timeout = 120)
 
 	sl_job_config_defaults(&cfg);
 	struct sl_job *job = make_job(&cfg, 0, 1, 1, SL_PART_FORWARD, &cc);
-	pthread_create(&th, NULL, stopper, job);
+	struct stopper_arg sa = { job, cc.res };
+	pthread_create(&th, NULL, stopper, &sa);
 	cr_assert_eq(sl_job_run(job), 0, "%s", sl_job_error(job));
 	pthread_join(th, NULL);
 
