@@ -24,8 +24,10 @@
  *               unaligned, aligned with timeout, at-least-once) at each
  *               interval (1 s, 100 ms), for each state size, alternating
  *               off, A, off, B, ..., off; a configuration's ratio is its
- *               throughput over the mean of the two off runs around it;
- *               medians over --rounds;
+ *               throughput over the mean of the two off runs around it,
+ *               per wall second, per CPU second of lcore 1, per CPU second
+ *               of the process, and projected for a dedicated core (see
+ *               enum basis, tp_projected()); medians over --rounds;
  *   latency     p50/p99/p99.9/max of source emit time -> sink, the
  *               generator rate-limited (--latency-rate), the aggregate
  *               emitting every update to a latency sink, checkpointing off
@@ -42,7 +44,8 @@
  *               duration (trigger to complete) aligned vs unaligned.
  *
  *   build/bench/checkpoint_overhead [--quick] [options] [-- EAL args]
- * See --help.  Default EAL: --no-huge --no-pci --lcores (0,2)@0,1@1.
+ * See --help and docs/benchmarks.md.  Default EAL: --no-huge --no-pci
+ * --lcores (0,2)@0,1@1.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -453,6 +456,8 @@ struct run_result {
 	double records_per_s;
 	double records_per_worker_cpu_s;  /* per CPU-second of lcore 1 */
 	double records_per_process_cpu_s; /* per CPU-second of the process */
+	double worker_cpu_s;		  /* lcore 1's CPU time in the window */
+	uint64_t records;		  /* emitted in the window */
 	double worker_cpu_share;	  /* lcore 1's CPU time / window */
 	double worker_wait_share;	  /* lcore 1 runnable, not running */
 	double main_wait_share;		  /* the same for the main lcore */
@@ -597,8 +602,9 @@ static void run_job(const struct opts *o, const struct run_spec *r,
 			(double)(feed.worker_cpu_ns[1] - feed.worker_cpu_ns[0]);
 		res->records_per_process_cpu_s = (double)feed.measured * 1e9 /
 			(double)(feed.process_cpu_ns[1] - feed.process_cpu_ns[0]);
-		res->worker_cpu_share = (double)(feed.worker_cpu_ns[1] - feed.worker_cpu_ns[0]) /
-					1e9 / res->window_s;
+		res->records = feed.measured;
+		res->worker_cpu_s = (double)(feed.worker_cpu_ns[1] - feed.worker_cpu_ns[0]) / 1e9;
+		res->worker_cpu_share = res->worker_cpu_s / res->window_s;
 		res->worker_wait_share = (double)(feed.worker_wait_ns[1] - feed.worker_wait_ns[0]) /
 					 1e9 / res->window_s;
 		res->main_wait_share = (double)(feed.main_wait_ns[1] - feed.main_wait_ns[0]) /
@@ -825,6 +831,38 @@ static double tp_ratio_median(const struct opts *o, const struct tp_size *ts,
 	return median(v, o->rounds);
 }
 
+/*
+ * Projection for lcore 1 on a core of its own.  The checkpoint work of a
+ * run is lcore 1's CPU time beyond what its records cost in the off runs
+ * around it; it is paced by the wall clock (one full snapshot per
+ * interval), not by the records, so on a dedicated core it would take the
+ * same share of each second: the ratio is 1 - that share.  When the CPU
+ * lcore 1 gets is a fraction of a core, the CPU-normalised ratio charges
+ * the same work to fewer records and understates the engine.  Optimistic
+ * where snapshots run back to back (a faster core would take more).
+ */
+static double tp_projected(const struct opts *o, const struct tp_size *ts,
+			   unsigned m, unsigned i, unsigned round)
+{
+	unsigned k = m * o->n_intervals + i;
+	const struct run_result *on = &ts->on[m][i][round];
+	double off_rate = (ts->off[round][k].records_per_worker_cpu_s +
+			   ts->off[round][k + 1].records_per_worker_cpu_s) / 2;
+	double extra = on->worker_cpu_s - (double)on->records / off_rate;
+
+	return 1 - extra / on->window_s;
+}
+
+static double tp_projected_median(const struct opts *o, const struct tp_size *ts,
+				  unsigned m, unsigned i)
+{
+	double v[MAX_ROUNDS];
+
+	for (unsigned r = 0; r < o->rounds; r++)
+		v[r] = tp_projected(o, ts, m, i, r);
+	return median(v, o->rounds);
+}
+
 static void print_throughput(const struct opts *o, const struct tp_size *ts)
 {
 	const unsigned n_off = o->rounds * (o->n_modes * o->n_intervals + 1);
@@ -858,6 +896,11 @@ static void print_throughput(const struct opts *o, const struct tp_size *ts)
 					       tp_ratio(o, ts, m, i, r, (enum basis)b));
 				printf("]");
 			}
+			printf(", \"ratio_projected_dedicated_core\": %.4f, \"ratios_projected\": [",
+			       tp_projected_median(o, ts, m, i));
+			for (unsigned r = 0; r < o->rounds; r++)
+				printf("%s%.4f", r ? ", " : "", tp_projected(o, ts, m, i, r));
+			printf("]");
 			printf(",\n       \"last_round\": {\"worker_cpu_share\": %.2f",
 			       last->worker_cpu_share);
 			jckpt(last);
@@ -1050,6 +1093,22 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench: rounds must be 1..%d; durations, key counts, rates and --disk-bytes above 0\n",
 			MAX_ROUNDS);
 		return 2;
+	}
+	{
+		static const char *const known[] = { "disk", "throughput", "latency",
+						      "writeout", "pause", "backpressure" };
+		char buf[sizeof(o.sections)], *save = NULL;
+		snprintf(buf, sizeof(buf), "%s", o.sections);
+		for (char *w = strtok_r(buf, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
+			unsigned k = 0;
+			while (k < RTE_DIM(known) && strcmp(w, known[k]) != 0)
+				k++;
+			if (k == RTE_DIM(known)) {
+				fprintf(stderr, "bench: --sections: '%s' is not one of disk, throughput, latency, writeout, pause, backpressure\n",
+					w);
+				return 2;
+			}
+		}
 	}
 	if (o.dir[0] == '\0')
 		snprintf(o.dir, sizeof(o.dir), "/var/tmp/sluice-bench-%d", (int)getpid());
@@ -1291,6 +1350,13 @@ int main(int argc, char **argv)
 				 tp[k].state_bytes / MIB, basis_name[b]);
 			target(name, tp_ratio_median(&o, &tp[k], (unsigned)um, (unsigned)si,
 						     (enum basis)b), ">=", 0.97);
+			if (b == N_BASES - 1) {
+				snprintf(name, sizeof(name),
+					 "throughput unaligned 1 s / off, %.0f MiB state, projected dedicated core",
+					 tp[k].state_bytes / MIB);
+				target(name, tp_projected_median(&o, &tp[k], (unsigned)um,
+								 (unsigned)si), ">=", 0.97);
+			}
 		}
 	if (pause_find(o.large_keys) != NULL) {
 		char name[96];
