@@ -154,6 +154,7 @@ static bool section_on(const struct opts *o, const char *name)
 /* ------------------------------------------------------------ clean-up */
 
 static char root_dir[4096];
+static char eal_runtime_dir[4096]; /* the EAL leaves it; the prefix is ours */
 static struct sl_job *volatile running_job;
 static volatile sig_atomic_t interrupted;
 
@@ -175,6 +176,8 @@ static void cleanup(void)
 {
 	if (root_dir[0] != '\0')
 		rm_tree(root_dir);
+	if (eal_runtime_dir[0] != '\0')
+		rm_tree(eal_runtime_dir);
 }
 
 static void on_signal(int sig)
@@ -1128,6 +1131,7 @@ int main(int argc, char **argv)
 		: sl_eal_init(8, eal_default, 512u << 20);
 	if (rc < 0)
 		return 1;
+	snprintf(eal_runtime_dir, sizeof(eal_runtime_dir), "%s", rte_eal_get_runtime_dir());
 	if (!rte_lcore_is_enabled(1) || !rte_lcore_is_enabled(2)) {
 		fprintf(stderr, "bench: needs worker lcores 1 and 2 (e.g. --lcores '(0,2)@0,1@1')\n");
 		return 2;
