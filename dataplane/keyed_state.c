@@ -673,7 +673,7 @@ static KS_ALWAYS_INLINE unsigned int
 __ks_upsert_burst(struct sl_kstate *st, unsigned int n, const uint16_t *kgs,
 		  const uint64_t *hashes, const uint8_t *keys,
 		  size_t key_stride, void **values, bool *created,
-		  const uint16_t ks, const size_t stride)
+		  const uint16_t ks, const size_t stride, const bool count)
 {
 	const uint64_t *slot[SL_KSTATE_BURST_MAX];
 	uintptr_t ent[SL_KSTATE_BURST_MAX];
@@ -763,7 +763,10 @@ __ks_upsert_burst(struct sl_kstate *st, unsigned int n, const uint16_t *kgs,
 				__ks_snap_emit(st, kgs[i], e);
 			e->epoch = epoch;
 		}
-		values[i] = (uint8_t *)e + val_off;
+		if (count)
+			++*(uint64_t *)((uint8_t *)e + val_off);
+		else
+			values[i] = (uint8_t *)e + val_off;
 	}
 	if (unlikely(n_slow > 0))
 		ok = __ks_upsert_slow(st, n_slow, slow, ok, kgs, hashes, keys,
@@ -775,9 +778,43 @@ __ks_upsert_burst(struct sl_kstate *st, unsigned int n, const uint16_t *kgs,
 
 			values[i] = __ks_val(st, __ks_entry(st, t, cand[i]));
 		}
+	/* the deferred keys count once all inserts are done (counts commute) */
+	if (count)
+		for (unsigned int j = 0; j < n_slow && slow[j] < ok; j++)
+			++*(uint64_t *)values[slow[j]];
 	if (unlikely(ok < n))
 		errno = err;
 	return ok;
+}
+
+/* The burst upsert with constant key size (and for an 8-byte key with an
+ * 8-byte value, as a count or a single aggregate has, constant stride). */
+static KS_ALWAYS_INLINE unsigned int
+__ks_burst(struct sl_kstate *st, unsigned int n, const uint16_t *kgs,
+	   const uint64_t *hashes, const uint8_t *k, size_t key_stride,
+	   void **values, bool *created, const bool count)
+{
+	switch (st->key_size) {
+	case 4:
+		return __ks_upsert_burst(st, n, kgs, hashes, k, key_stride,
+					 values, created, 4, st->stride, count);
+	case 8:
+		if (st->stride == 32)
+			return __ks_upsert_burst(st, n, kgs, hashes, k,
+						 key_stride, values, created,
+						 8, 32, count);
+		return __ks_upsert_burst(st, n, kgs, hashes, k, key_stride,
+					 values, created, 8, st->stride,
+					 count);
+	case 16:
+		return __ks_upsert_burst(st, n, kgs, hashes, k, key_stride,
+					 values, created, 16, st->stride,
+					 count);
+	default:
+		return __ks_upsert_burst(st, n, kgs, hashes, k, key_stride,
+					 values, created, st->key_size,
+					 st->stride, count);
+	}
 }
 
 unsigned int
@@ -786,33 +823,27 @@ sl_kstate_upsert_burst(struct sl_kstate *st, unsigned int n,
 		       const void *keys, size_t key_stride, void **values,
 		       bool *created)
 {
-	const uint8_t *k = keys;
-
 	if (unlikely(n > SL_KSTATE_BURST_MAX)) {
 		errno = EINVAL;
 		return 0;
 	}
-	/* constant key size (and for an 8-byte key with an 8-byte value, as
-	 * a count or a single aggregate has, constant stride) */
-	switch (st->key_size) {
-	case 4:
-		return __ks_upsert_burst(st, n, kgs, hashes, k, key_stride,
-					 values, created, 4, st->stride);
-	case 8:
-		if (st->stride == 32)
-			return __ks_upsert_burst(st, n, kgs, hashes, k,
-						 key_stride, values, created,
-						 8, 32);
-		return __ks_upsert_burst(st, n, kgs, hashes, k, key_stride,
-					 values, created, 8, st->stride);
-	case 16:
-		return __ks_upsert_burst(st, n, kgs, hashes, k, key_stride,
-					 values, created, 16, st->stride);
-	default:
-		return __ks_upsert_burst(st, n, kgs, hashes, k, key_stride,
-					 values, created, st->key_size,
-					 st->stride);
+	return __ks_burst(st, n, kgs, hashes, keys, key_stride, values,
+			  created, false);
+}
+
+unsigned int
+sl_kstate_count_burst(struct sl_kstate *st, unsigned int n,
+		      const uint16_t *kgs, const uint64_t *hashes,
+		      const void *keys, size_t key_stride)
+{
+	void *values[SL_KSTATE_BURST_MAX];
+
+	if (unlikely(n > SL_KSTATE_BURST_MAX || st->value_size < 8)) {
+		errno = EINVAL;
+		return 0;
 	}
+	return __ks_burst(st, n, kgs, hashes, keys, key_stride, values, NULL,
+			  true);
 }
 
 const void *
