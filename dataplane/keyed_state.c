@@ -601,23 +601,27 @@ __ks_find(const struct __sl_kstate_kg *t, uint32_t tag, const uint8_t *key,
  * Pass 2 of the burst upsert for one key: guess its slab index from the
  * first two slots of its probe sequence (@slot: its home slot; the slot
  * after it needs no wrap, see the index layout), without branches, and
- * prefetch the guessed entry. *ent holds the key group's slab base on
- * entry and the guessed entry's address on return; *cand the slab index,
- * KS_NONE when neither slot has the key's tag.
+ * prefetch the guessed entry. @want is the key's tag << 32. *ent holds the
+ * key group's slab base on entry and the guessed entry's address on
+ * return; *cand the guessed slab index, KS_NONE for none.
+ *
+ * slot ^ want is the slot's slab index + 1 (< 2^32) when the slot has the
+ * key's tag and at least 2^32 otherwise, so the smaller of the two is the
+ * slot with the tag if one has it (if both do, either; the key compare
+ * decides). If neither has it, the guess is whatever occupied slot came
+ * out smaller, or none (low half 0) for an empty one: a wrong guess is
+ * only ever an existing entry of the key group, whose key compare fails.
  */
 static KS_ALWAYS_INLINE void
-__ks_guess(const uint64_t *slot, uint32_t tag, size_t stride, uint32_t *cand,
-	   uintptr_t *ent)
+__ks_guess(const uint64_t *slot, uint64_t want, size_t stride,
+	   uint32_t *cand, uintptr_t *ent)
 {
-	const uint64_t s0 = slot[0];
-	const uint64_t s1 = slot[1];
-	/* all ones where the slot's tag matches */
-	const uint32_t m0 = -(uint32_t)((uint32_t)(s0 >> 32) == tag);
-	const uint32_t m1 = -(uint32_t)((uint32_t)(s1 >> 32) == tag);
-	/* slab index of the first slot whose tag matches (an empty slot has
-	 * tag 0 and yields 0 - 1 = KS_NONE); with masks, as the compiler
-	 * turns conditionals into branches here */
-	const uint32_t c = (((uint32_t)s0 & m0) | ((uint32_t)s1 & m1 & ~m0)) - 1;
+	const uint64_t x0 = slot[0] ^ want;
+	const uint64_t x1 = slot[1] ^ want;
+	/* min(x0, x1) with a mask: the compiler turns x0 < x1 ? x0 : x1
+	 * into a branch here, mispredicted for every key in the second slot */
+	const uint64_t m = -(uint64_t)(x0 < x1);
+	const uint32_t c = (uint32_t)(x1 ^ ((x0 ^ x1) & m)) - 1;
 
 	*cand = c;
 	/* for none, an address that is only prefetched (which never faults),
@@ -677,7 +681,7 @@ __ks_upsert_burst(struct sl_kstate *st, unsigned int n, const uint16_t *kgs,
 {
 	const uint64_t *slot[SL_KSTATE_BURST_MAX];
 	uintptr_t ent[SL_KSTATE_BURST_MAX];
-	uint32_t tags[SL_KSTATE_BURST_MAX];
+	uint64_t want[SL_KSTATE_BURST_MAX];
 	uint32_t cand[SL_KSTATE_BURST_MAX];
 	uint16_t slow[SL_KSTATE_BURST_MAX];
 	unsigned int n_slow = 0;
@@ -713,14 +717,14 @@ __ks_upsert_burst(struct sl_kstate *st, unsigned int n, const uint16_t *kgs,
 				&kgt[(uint16_t)(kgs[i] - kg_first)];
 			const uint32_t tag = __ks_tag(hashes[i]);
 
-			tags[i] = tag;
+			want[i] = (uint64_t)tag << 32;
 			slot[i] = t->index + __ks_home(t, tag);
 			/* the slab base, for pass 2 */
 			ent[i] = (uintptr_t)t->slab;
 			__builtin_prefetch(slot[i]);
 		}
 		for (i = 0; i < ok; i++)
-			__ks_guess(slot[i], tags[i], stride, &cand[i], &ent[i]);
+			__ks_guess(slot[i], want[i], stride, &cand[i], &ent[i]);
 	} else {
 		/* passes 1 and 2 in one: the index is in the caches */
 		for (i = 0; i < ok; i++) {
@@ -729,8 +733,9 @@ __ks_upsert_burst(struct sl_kstate *st, unsigned int n, const uint16_t *kgs,
 			const uint32_t tag = __ks_tag(hashes[i]);
 
 			ent[i] = (uintptr_t)t->slab;
-			__ks_guess(t->index + __ks_home(t, tag), tag, stride,
-				   &cand[i], &ent[i]);
+			__ks_guess(t->index + __ks_home(t, tag),
+				   (uint64_t)tag << 32, stride, &cand[i],
+				   &ent[i]);
 		}
 	}
 	/* No insert happens before the loop below ends (the slow keys are
