@@ -711,7 +711,9 @@ __ks_upsert_burst(struct sl_kstate *st, unsigned int n, const uint16_t *kgs,
 			;
 		err = ERANGE; /* the keys before it are still done */
 	}
+	/* (unrolled: loop overhead is a fair share of these short bodies) */
 	if (pf_index) {
+#pragma GCC unroll 4
 		for (i = 0; i < ok; i++) {
 			const struct __sl_kstate_kg *t =
 				&kgt[(uint16_t)(kgs[i] - kg_first)];
@@ -723,6 +725,7 @@ __ks_upsert_burst(struct sl_kstate *st, unsigned int n, const uint16_t *kgs,
 			ent[i] = (uintptr_t)t->slab;
 			__builtin_prefetch(slot[i]);
 		}
+#pragma GCC unroll 4
 		for (i = 0; i < ok; i++)
 			__ks_guess(slot[i], want[i], stride, &cand[i], &ent[i]);
 	} else {
@@ -740,6 +743,7 @@ __ks_upsert_burst(struct sl_kstate *st, unsigned int n, const uint16_t *kgs,
 	}
 	/* No insert happens before the loop below ends (the slow keys are
 	 * deferred), so the entry addresses of pass 2 are still valid. */
+#pragma GCC unroll 4
 	for (i = 0, key = keys; i < ok; i++, key += key_stride) {
 		struct __sl_kstate_entry *e =
 			(struct __sl_kstate_entry *)ent[i];

@@ -169,6 +169,7 @@ static inline void ka_hash_burst(const struct ka_op *op, const uint8_t *key,
 	uint32_t i;
 
 	if (op->key_size == 8 && shift != 0) {
+#pragma GCC unroll 4
 		for (i = 0; i < n; i++, key += rs) {
 			hash[i] = sl_key_hash(key, 8);
 			kg[i] = (uint16_t)(hash[i] >> shift);
