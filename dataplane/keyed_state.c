@@ -639,35 +639,32 @@ __ks_guess(const uint64_t *slot, uint64_t want, size_t stride,
  * may miss the cache (a mispredicted one throws away every load issued
  * after it, which is most of the cost of a plain probe loop):
  *
+ *  0. the key groups of the burst are range-checked up front;
  *  1. the key group, tag and home slot of every key; for an index larger
  *     than the caches, prefetch the home slots;
  *  2. guess each key's slab index from the first two slots of its probe
- *     sequence, without branches: the first of them with the key's tag, or
- *     none; prefetch that entry. At load factor <= 1/2 the two slots hold
- *     ~96% of the keys. The second slot is read without wrapping around
- *     (the trailing 0 slot follows the last one), so a key whose home is
- *     the last slot and which sits in slot 0 is simply not guessed;
+ *     sequence, without branches (__ks_guess()), and prefetch that entry.
+ *     At load factor <= 1/2 the two slots hold ~96% of the keys. The
+ *     second slot is read without wrapping around (the trailing 0 slot
+ *     follows the last one), so a key whose home is the last slot and
+ *     which sits in slot 0 is simply not guessed;
  *  3. in burst order: if the guessed entry holds the key (the usual case),
- *     copy-on-update and stamp it like sl_kstate_upsert(); else (absent
- *     key, a longer probe, a tag collision, or a repeat of a key that is
- *     new in this burst) defer the key;
+ *     copy-on-update and stamp it like sl_kstate_upsert() (and, for
+ *     @count, increment its counter); else walk the key's probe sequence
+ *     (__ks_find()), and if the key is absent, defer it;
  *  4. the deferred keys, in burst order, by the scalar path (probe again,
  *     insert), after prefetching their entries (__ks_upsert_slow()).
  *
- * Every pass is a straight loop over the burst with its intermediate
- * results in small arrays: no per-key function call, no test for a key
- * group without an index (it has ks_no_index), and the slot after the home
- * slot needs no mask.
- *
- * A guess is trusted only after its key compared equal, so looking at the
- * second slot when the first is empty (then it is not on the probe
- * sequence) is harmless, and so is the address computed for "no guess",
- * which is only prefetched. Pass 3 stores into an entry only when its epoch
- * changes (the first upsert after a snapshot began), so in the steady
- * state its key compares never wait behind stores to entries. Only pass 4
- * inserts, so the entry addresses of pass 2 are valid in pass 3; deferring
- * changes no result: the keys that take the fast path already exist, and a
- * key's occurrences are either all fast or all deferred (same guess).
+ * A guess is trusted only after its key compared equal, so a guess from a
+ * slot that is not on the probe sequence (the second one when the first is
+ * empty) or of another key is harmless, and so is the address computed for
+ * "no guess", which is only prefetched. Pass 3 stores into an entry only
+ * when its epoch changes (the first upsert after a snapshot began) or to
+ * count, so in the steady state its key compares rarely wait behind stores
+ * to entries. Only pass 4 inserts, so the entry addresses of pass 2 are
+ * valid in pass 3; deferring changes no result: the keys found in pass 3
+ * already exist, and a key's occurrences are either all found or all
+ * deferred (absent until pass 4).
  *
  * Slab indexes stay valid across inserts (index growth and slab realloc
  * included; nothing is deleted during a burst): if an insert moved a slab,
