@@ -22,7 +22,10 @@
  * Index slot (uint64_t): tag << 32 | (entry index + 1); 0 is an empty slot.
  * tag = hi32(hash) ^ lo32(hash); the home slot is a Fibonacci hash of the
  * tag, so the index can be rebuilt from the index alone. Deletion uses
- * backward shift (no tombstones). Linear probing, load factor <= 3/4.
+ * backward shift (no tombstones). Linear probing, load factor <= 1/2.
+ * The index has one slot more than its size, always 0, so that the burst
+ * upsert can read the slot after any home slot without wrapping; a key
+ * group without entries points at a shared all-zero index of that shape.
  */
 #include "sluice/keyed_state.h"
 
@@ -69,7 +72,9 @@ _Static_assert(sizeof(struct __sl_kstate_dlrec) == 16, "dlog record layout");
 
 struct __sl_kstate_kg {
 	uint8_t *slab;        /* slab_cap entries of stride bytes */
-	uint64_t *index;      /* index_mask + 1 slots, NULL until first insert */
+	/* index_mask + 2 slots (the last one always 0); ks_no_index, with
+	 * index_mask 0, until the first insert */
+	uint64_t *index;
 	uint32_t index_mask;
 	uint32_t index_shift; /* 32 - log2(index size) */
 	uint32_t grow_at;     /* live count above which the index grows */
@@ -117,7 +122,18 @@ struct sl_kstate {
 	uint32_t dl_stride;
 };
 
+/* The index of a key group without one: every lookup finds an empty home
+ * slot (index_mask 0, index_shift 32: the home slot is 0), and the slot
+ * after it is the trailing 0 slot. Never written. */
+static uint64_t ks_no_index[2];
+
 /* ---- small helpers --------------------------------------------------- */
+
+static inline bool
+__ks_has_index(const struct __sl_kstate_kg *t)
+{
+	return t->index_mask != 0;
+}
 
 static inline uint32_t
 __ks_tag(uint64_t hash)
@@ -128,7 +144,8 @@ __ks_tag(uint64_t hash)
 static inline uint32_t
 __ks_home(const struct __sl_kstate_kg *t, uint32_t tag)
 {
-	return (uint32_t)(tag * KS_FIB32) >> t->index_shift;
+	/* 64-bit shift: index_shift is 32 for ks_no_index */
+	return (uint32_t)((uint64_t)(uint32_t)(tag * KS_FIB32) >> t->index_shift);
 }
 
 static inline struct __sl_kstate_entry *
@@ -231,7 +248,8 @@ __ks_index_resize(struct sl_kstate *st, struct __sl_kstate_kg *t,
 		  uint32_t bits)
 {
 	uint64_t size = (uint64_t)1 << bits;
-	uint64_t *ni = calloc(size, sizeof(*ni));
+	/* one more slot: the trailing 0 slot */
+	uint64_t *ni = calloc(size + 1, sizeof(*ni));
 	struct __sl_kstate_kg nt = *t;
 
 	if (ni == NULL)
@@ -241,7 +259,7 @@ __ks_index_resize(struct sl_kstate *st, struct __sl_kstate_kg *t,
 	nt.index_shift = 32 - bits;
 	/* Home slots depend on the tag only: the rebuild reads the old index
 	 * sequentially and never touches the slab. */
-	if (t->index != NULL) {
+	if (__ks_has_index(t)) {
 		for (uint64_t i = 0; i <= t->index_mask; i++) {
 			uint64_t s = t->index[i];
 			uint32_t pos;
@@ -254,9 +272,9 @@ __ks_index_resize(struct sl_kstate *st, struct __sl_kstate_kg *t,
 			ni[pos] = s;
 		}
 		free(t->index);
-		st->index_bytes -= ((size_t)t->index_mask + 1) * sizeof(*ni);
+		st->index_bytes -= ((size_t)t->index_mask + 2) * sizeof(*ni);
 	}
-	st->index_bytes += size * sizeof(*ni);
+	st->index_bytes += (size + 1) * sizeof(*ni);
 	t->index = ni;
 	t->index_mask = nt.index_mask;
 	t->index_shift = nt.index_shift;
@@ -384,8 +402,11 @@ sl_kstate_create(uint16_t kg_first, uint16_t kg_count, uint16_t key_size,
 	st->kgs = calloc(kg_count, sizeof(*st->kgs));
 	if (st->kgs == NULL)
 		goto nomem;
-	for (uint32_t i = 0; i < kg_count; i++)
+	for (uint32_t i = 0; i < kg_count; i++) {
 		st->kgs[i].free_head = KS_NONE;
+		st->kgs[i].index = ks_no_index;
+		st->kgs[i].index_shift = 32;
+	}
 	st->kg_first = kg_first;
 	st->kg_count = kg_count;
 	st->key_size = key_size;
@@ -411,7 +432,8 @@ sl_kstate_free(struct sl_kstate *st)
 		return;
 	for (uint32_t i = 0; i < st->kg_count; i++) {
 		free(st->kgs[i].slab);
-		free(st->kgs[i].index);
+		if (__ks_has_index(&st->kgs[i]))
+			free(st->kgs[i].index);
 		free(st->kgs[i].dlog);
 	}
 	free(st->kgs);
@@ -430,23 +452,21 @@ __ks_upsert_idx(struct sl_kstate *st, struct __sl_kstate_kg *t, uint16_t kg,
 	struct __sl_kstate_entry *e;
 	uint32_t pos, empty = 0, idx;
 
-	if (likely(t->index != NULL)) {
-		pos = __ks_probe(st, t, hash, key, &empty);
-		if (likely(pos != KS_NONE)) {
-			idx = (uint32_t)t->index[pos] - 1;
-			e = __ks_entry(st, t, idx);
-			__ks_before_write(st, kg, e);
-			e->epoch = st->epoch;
-			*created = false;
-			return idx;
-		}
+	pos = __ks_probe(st, t, hash, key, &empty);
+	if (likely(pos != KS_NONE)) {
+		idx = (uint32_t)t->index[pos] - 1;
+		e = __ks_entry(st, t, idx);
+		__ks_before_write(st, kg, e);
+		e->epoch = st->epoch;
+		*created = false;
+		return idx;
 	}
 
 	/* Insert. Grow the index first: should the slab allocation fail
 	 * afterwards, a larger index is harmless. */
-	if (unlikely(t->index == NULL || t->live >= t->grow_at)) {
-		uint32_t bits = t->index ? 33 - t->index_shift
-					 : KS_INDEX_MIN_BITS;
+	if (unlikely(!__ks_has_index(t) || t->live >= t->grow_at)) {
+		uint32_t bits = __ks_has_index(t) ? 33 - t->index_shift
+						  : KS_INDEX_MIN_BITS;
 
 		if (bits > 32 || __ks_index_resize(st, t, bits) != 0) {
 			errno = ENOMEM;
@@ -510,25 +530,24 @@ sl_kstate_upsert(struct sl_kstate *st, uint16_t kg, uint64_t hash,
  * The keys of a burst whose guess failed (absent, further along their
  * probe, or a tag collision), in burst order: first walk their probes and
  * prefetch the entries with their tag, so that these misses overlap too,
- * then upsert them one by one. Returns the number of burst keys done: @ok,
- * or the position of the first key that failed (errno code in *err).
+ * then upsert them one by one. Their key groups are in range (checked by
+ * the caller). Returns the number of burst keys done: @ok, or the position
+ * of the first key that failed (errno code in *err).
  */
 static unsigned int
 __ks_upsert_slow(struct sl_kstate *st, unsigned int n_slow,
-		 const uint16_t *slow, unsigned int ok,
-		 struct __sl_kstate_kg *const *tab, const uint16_t *kgs,
+		 const uint16_t *slow, unsigned int ok, const uint16_t *kgs,
 		 const uint64_t *hashes, const uint8_t *keys,
 		 size_t key_stride, uint32_t *cand, void **values,
 		 bool *created, int *err)
 {
 	for (unsigned int j = 0; j < n_slow; j++) {
-		const struct __sl_kstate_kg *t = tab[slow[j]];
-		const uint32_t tag = __ks_tag(hashes[slow[j]]);
+		const unsigned int i = slow[j];
+		const struct __sl_kstate_kg *t = __ks_kg(st, kgs[i]);
+		const uint32_t tag = __ks_tag(hashes[i]);
 		uint32_t pos;
 		uint64_t s;
 
-		if (t->index == NULL)
-			continue;
 		for (pos = __ks_home(t, tag); (s = t->index[pos]) != 0;
 		     pos = (pos + 1) & t->index_mask)
 			if ((uint32_t)(s >> 32) == tag) {
@@ -539,17 +558,18 @@ __ks_upsert_slow(struct sl_kstate *st, unsigned int n_slow,
 	}
 	for (unsigned int j = 0; j < n_slow; j++) {
 		const unsigned int i = slow[j];
+		struct __sl_kstate_kg *t = __ks_kg(st, kgs[i]);
 		uint32_t idx;
 		bool c;
 
-		idx = __ks_upsert_idx(st, tab[i], kgs[i], hashes[i],
+		idx = __ks_upsert_idx(st, t, kgs[i], hashes[i],
 				      keys + i * key_stride, &c);
 		if (unlikely(idx == KS_NONE)) {
 			*err = ENOMEM;
 			return i;
 		}
 		cand[i] = idx;
-		values[i] = __ks_val(st, __ks_entry(st, tab[i], idx));
+		values[i] = __ks_val(st, __ks_entry(st, t, idx));
 		if (created != NULL)
 			created[i] = c;
 	}
@@ -557,35 +577,94 @@ __ks_upsert_slow(struct sl_kstate *st, unsigned int n_slow,
 }
 
 /*
- * The burst upsert for one key size (a constant after inlining for the
- * common sizes, so key compares are a few loads). The two dependent cache
- * misses of each key (index slot, then entry) overlap with those of the
- * other keys instead of being paid one after the other, and no branch
- * depends on a load that may miss the cache (a mispredicted one throws
- * away every load issued after it, which is most of the cost of a plain
- * probe loop):
+ * Slab index of an existing key by a plain walk of its probe sequence, for
+ * the burst upsert's keys that were not where it guessed; KS_NONE if the
+ * key is absent.
+ */
+static KS_ALWAYS_INLINE uint32_t
+__ks_find(const struct __sl_kstate_kg *t, uint32_t tag, const uint8_t *key,
+	  const uint16_t ks, const size_t stride)
+{
+	uint32_t pos = __ks_home(t, tag);
+	uint64_t s;
+
+	for (; (s = t->index[pos]) != 0; pos = (pos + 1) & t->index_mask)
+		if ((uint32_t)(s >> 32) == tag &&
+		    __ks_key_eq(t->slab + (size_t)((uint32_t)s - 1) * stride +
+					KS_HDR_SIZE,
+				key, ks))
+			return (uint32_t)s - 1;
+	return KS_NONE;
+}
+
+/*
+ * Pass 2 of the burst upsert for one key: guess its slab index from the
+ * first two slots of its probe sequence (@slot: its home slot; the slot
+ * after it needs no wrap, see the index layout), without branches, and
+ * prefetch the guessed entry. @want is the key's tag << 32. *ent holds the
+ * key group's slab base on entry and the guessed entry's address on
+ * return; *cand the guessed slab index, KS_NONE for none.
  *
- *  1. the key group and home slot of every key; for an index larger than
- *     the caches, prefetch the home slots;
+ * slot ^ want is the slot's slab index + 1 (< 2^32) when the slot has the
+ * key's tag and at least 2^32 otherwise, so the smaller of the two is the
+ * slot with the tag if one has it (if both do, either; the key compare
+ * decides). If neither has it, the guess is whatever occupied slot came
+ * out smaller, or none (low half 0) for an empty one: a wrong guess is
+ * only ever an existing entry of the key group, whose key compare fails.
+ */
+static KS_ALWAYS_INLINE void
+__ks_guess(const uint64_t *slot, uint64_t want, size_t stride,
+	   uint32_t *cand, uintptr_t *ent)
+{
+	const uint64_t x0 = slot[0] ^ want;
+	const uint64_t x1 = slot[1] ^ want;
+	/* min(x0, x1) with a mask: the compiler turns x0 < x1 ? x0 : x1
+	 * into a branch here, mispredicted for every key in the second slot */
+	const uint64_t m = -(uint64_t)(x0 < x1);
+	const uint32_t c = (uint32_t)(x1 ^ ((x0 ^ x1) & m)) - 1;
+
+	*cand = c;
+	/* for none, an address that is only prefetched (which never faults),
+	 * never dereferenced */
+	*ent += (uintptr_t)c * stride;
+	__builtin_prefetch((const void *)*ent);
+}
+
+/*
+ * The burst upsert for one key size and entry stride (constants after
+ * inlining for the common shapes, so key compares are a few loads and
+ * entry addresses a shift). The two dependent cache misses of each key
+ * (index slot, then entry) overlap with those of the other keys instead of
+ * being paid one after the other, and no branch depends on a load that
+ * may miss the cache (a mispredicted one throws away every load issued
+ * after it, which is most of the cost of a plain probe loop):
+ *
+ *  0. the key groups of the burst are range-checked up front;
+ *  1. the key group, tag and home slot of every key; for an index larger
+ *     than the caches, prefetch the home slots;
  *  2. guess each key's slab index from the first two slots of its probe
- *     sequence, without branches: the first of them with the key's tag, or
- *     KS_NONE; prefetch that entry. At load factor <= 1/2 the two slots
- *     hold ~96% of the keys;
+ *     sequence, without branches (__ks_guess()), and prefetch that entry.
+ *     At load factor <= 1/2 the two slots hold ~96% of the keys. The
+ *     second slot is read without wrapping around (the trailing 0 slot
+ *     follows the last one), so a key whose home is the last slot and
+ *     which sits in slot 0 is simply not guessed;
  *  3. in burst order: if the guessed entry holds the key (the usual case),
- *     copy-on-update and stamp it like sl_kstate_upsert(); else (absent
- *     key, a longer probe, a tag collision, or a repeat of a key that is
- *     new in this burst) defer the key;
+ *     copy-on-update and stamp it like sl_kstate_upsert() (and, for
+ *     @count, increment its counter); else walk the key's probe sequence
+ *     (__ks_find()), and if the key is absent, defer it;
  *  4. the deferred keys, in burst order, by the scalar path (probe again,
  *     insert), after prefetching their entries (__ks_upsert_slow()).
  *
- * A guess is trusted only after its key compared equal, so looking at the
- * second slot when the first is empty (then it is not on the probe
- * sequence) is harmless. Pass 3 stores into an entry only when its epoch
- * changes (the first upsert after a snapshot began), so in the steady
- * state its key compares never wait behind stores to entries. Only pass 4
- * inserts, so the entry pointers of pass 2 are valid in pass 3; deferring
- * changes no result: the keys that take the fast path already exist, and a
- * key's occurrences are either all fast or all deferred (same guess).
+ * A guess is trusted only after its key compared equal, so a guess from a
+ * slot that is not on the probe sequence (the second one when the first is
+ * empty) or of another key is harmless, and so is the address computed for
+ * "no guess", which is only prefetched. Pass 3 stores into an entry only
+ * when its epoch changes (the first upsert after a snapshot began) or to
+ * count, so in the steady state its key compares rarely wait behind stores
+ * to entries. Only pass 4 inserts, so the entry addresses of pass 2 are
+ * valid in pass 3; deferring changes no result: the keys found in pass 3
+ * already exist, and a key's occurrences are either all found or all
+ * deferred (absent until pass 4).
  *
  * Slab indexes stay valid across inserts (index growth and slab realloc
  * included; nothing is deleted during a burst): if an insert moved a slab,
@@ -595,11 +674,11 @@ static KS_ALWAYS_INLINE unsigned int
 __ks_upsert_burst(struct sl_kstate *st, unsigned int n, const uint16_t *kgs,
 		  const uint64_t *hashes, const uint8_t *keys,
 		  size_t key_stride, void **values, bool *created,
-		  const uint16_t ks, const size_t stride)
+		  const uint16_t ks, const size_t stride, const bool count)
 {
-	struct __sl_kstate_kg *tab[SL_KSTATE_BURST_MAX];
-	struct __sl_kstate_entry *ent[SL_KSTATE_BURST_MAX];
-	uint32_t home[SL_KSTATE_BURST_MAX];
+	const uint64_t *slot[SL_KSTATE_BURST_MAX];
+	uintptr_t ent[SL_KSTATE_BURST_MAX];
+	uint64_t want[SL_KSTATE_BURST_MAX];
 	uint32_t cand[SL_KSTATE_BURST_MAX];
 	uint16_t slow[SL_KSTATE_BURST_MAX];
 	unsigned int n_slow = 0;
@@ -607,86 +686,141 @@ __ks_upsert_burst(struct sl_kstate *st, unsigned int n, const uint16_t *kgs,
 	const uint32_t moves0 = st->slab_moves;
 	/* constant during the burst (emit callbacks must not call into the
 	 * state); locals, so stores into entries cannot force reloads */
+	struct __sl_kstate_kg *const kgt = st->kgs;
+	const uint16_t kg_first = st->kg_first;
+	const uint16_t kg_count = st->kg_count;
 	const uint32_t val_off = st->val_off;
 	const uint32_t epoch = st->epoch;
 	const bool snap_active = st->snap_active;
 	const uint8_t *key;
 	unsigned int i, ok = n;
+	uint32_t bad = 0;
 	int err = 0;
 
-	for (i = 0; i < n; i++) {
-		struct __sl_kstate_kg *t = __ks_kg(st, kgs[i]);
-
-		if (unlikely(t == NULL)) {
-			ok = i;	/* the keys before it are still done */
-			err = ERANGE;
-			break;
-		}
-		tab[i] = t;
-		if (unlikely(t->index == NULL))
-			continue;
-		home[i] = __ks_home(t, __ks_tag(hashes[i]));
-		if (pf_index)
-			__builtin_prefetch(&t->index[home[i]]);
+	if (created != NULL)
+		memset(created, 0, n * sizeof(*created));
+	/* key-group range check of the whole burst first (vectorized), so
+	 * that the passes below have no exit */
+	for (i = 0; i < n; i++)
+		bad |= (uint16_t)(kgs[i] - kg_first) >= kg_count;
+	if (unlikely(bad)) {
+		for (ok = 0; (uint16_t)(kgs[ok] - kg_first) < kg_count; ok++)
+			;
+		err = ERANGE; /* the keys before it are still done */
 	}
-	for (i = 0; i < ok; i++) {
-		const struct __sl_kstate_kg *t = tab[i];
-		const uint64_t *ix = t->index;
-		const uint32_t tag = __ks_tag(hashes[i]);
-		uint32_t c = KS_NONE;
-		uint64_t s0, s1;
+	/* (unrolled: loop overhead is a fair share of these short bodies) */
+	if (pf_index) {
+#pragma GCC unroll 4
+		for (i = 0; i < ok; i++) {
+			const struct __sl_kstate_kg *t =
+				&kgt[(uint16_t)(kgs[i] - kg_first)];
+			const uint32_t tag = __ks_tag(hashes[i]);
 
-		if (unlikely(ix == NULL)) {
-			cand[i] = KS_NONE;
-			continue;
+			want[i] = (uint64_t)tag << 32;
+			slot[i] = t->index + __ks_home(t, tag);
+			/* the slab base, for pass 2 */
+			ent[i] = (uintptr_t)t->slab;
+			__builtin_prefetch(slot[i]);
 		}
-		s0 = ix[home[i]];
-		s1 = ix[(home[i] + 1) & t->index_mask];
-		/* an empty slot has tag 0 and yields 0 - 1 = KS_NONE */
-		c = (uint32_t)(s1 >> 32) == tag ? (uint32_t)s1 - 1 : c;
-		c = (uint32_t)(s0 >> 32) == tag ? (uint32_t)s0 - 1 : c;
-		cand[i] = c;
-		/* no branch on the guess: entry 0 when there is none */
-		ent[i] = (struct __sl_kstate_entry *)(
-			t->slab + (size_t)(c & -(uint32_t)(c != KS_NONE)) *
-					  stride);
-		__builtin_prefetch(ent[i]);
+#pragma GCC unroll 4
+		for (i = 0; i < ok; i++)
+			__ks_guess(slot[i], want[i], stride, &cand[i], &ent[i]);
+	} else {
+		/* passes 1 and 2 in one: the index is in the caches */
+		for (i = 0; i < ok; i++) {
+			const struct __sl_kstate_kg *t =
+				&kgt[(uint16_t)(kgs[i] - kg_first)];
+			const uint32_t tag = __ks_tag(hashes[i]);
+
+			ent[i] = (uintptr_t)t->slab;
+			__ks_guess(t->index + __ks_home(t, tag),
+				   (uint64_t)tag << 32, stride, &cand[i],
+				   &ent[i]);
+		}
 	}
 	/* No insert happens before the loop below ends (the slow keys are
-	 * deferred), so the entry pointers of pass 2 are still valid. */
+	 * deferred), so the entry addresses of pass 2 are still valid. */
+#pragma GCC unroll 4
 	for (i = 0, key = keys; i < ok; i++, key += key_stride) {
-		struct __sl_kstate_entry *e;
-		const uint32_t idx = cand[i];
+		struct __sl_kstate_entry *e =
+			(struct __sl_kstate_entry *)ent[i];
 
-		if (likely(idx != KS_NONE)) {
-			e = ent[i];
-			if (likely(__ks_key_eq(__ks_key(e), key, ks))) {
-				if (unlikely(e->epoch != epoch)) {
-					/* an entry owing the snapshot an emit
-					 * has an epoch before the current one */
-					if (snap_active &&
-					    __ks_snap_pending(st, e))
-						__ks_snap_emit(st, kgs[i], e);
-					e->epoch = epoch;
-				}
-				values[i] = (uint8_t *)e + val_off;
-				if (created != NULL)
-					created[i] = false;
+		if (unlikely(cand[i] == KS_NONE ||
+			     !__ks_key_eq(__ks_key(e), key, ks))) {
+			/* not where guessed: further along its probe (the
+			 * index and the entries are near by now) or absent */
+			const struct __sl_kstate_kg *t =
+				&kgt[(uint16_t)(kgs[i] - kg_first)];
+			const uint32_t idx = __ks_find(t, __ks_tag(hashes[i]),
+						       key, ks, stride);
+
+			if (idx == KS_NONE) {
+				slow[n_slow++] = (uint16_t)i;
 				continue;
 			}
+			cand[i] = idx;
+			e = (struct __sl_kstate_entry *)(t->slab +
+							 (size_t)idx * stride);
 		}
-		slow[n_slow++] = (uint16_t)i;
+		if (unlikely(e->epoch != epoch)) {
+			/* an entry owing the snapshot an emit has an epoch
+			 * before the current one */
+			if (snap_active && __ks_snap_pending(st, e))
+				__ks_snap_emit(st, kgs[i], e);
+			e->epoch = epoch;
+		}
+		if (count)
+			++*(uint64_t *)((uint8_t *)e + val_off);
+		else
+			values[i] = (uint8_t *)e + val_off;
 	}
 	if (unlikely(n_slow > 0))
-		ok = __ks_upsert_slow(st, n_slow, slow, ok, tab, kgs, hashes,
-				      keys, key_stride, cand, values, created,
-				      &err);
+		ok = __ks_upsert_slow(st, n_slow, slow, ok, kgs, hashes, keys,
+				      key_stride, cand, values, created, &err);
 	if (unlikely(st->slab_moves != moves0))
-		for (i = 0; i < ok; i++)
-			values[i] = __ks_val(st, __ks_entry(st, tab[i], cand[i]));
+		for (i = 0; i < ok; i++) {
+			const struct __sl_kstate_kg *t =
+				&kgt[(uint16_t)(kgs[i] - kg_first)];
+
+			values[i] = __ks_val(st, __ks_entry(st, t, cand[i]));
+		}
+	/* the deferred keys count once all inserts are done (counts commute) */
+	if (count)
+		for (unsigned int j = 0; j < n_slow && slow[j] < ok; j++)
+			++*(uint64_t *)values[slow[j]];
 	if (unlikely(ok < n))
 		errno = err;
 	return ok;
+}
+
+/* The burst upsert with constant key size (and for an 8-byte key with an
+ * 8-byte value, as a count or a single aggregate has, constant stride). */
+static KS_ALWAYS_INLINE unsigned int
+__ks_burst(struct sl_kstate *st, unsigned int n, const uint16_t *kgs,
+	   const uint64_t *hashes, const uint8_t *k, size_t key_stride,
+	   void **values, bool *created, const bool count)
+{
+	switch (st->key_size) {
+	case 4:
+		return __ks_upsert_burst(st, n, kgs, hashes, k, key_stride,
+					 values, created, 4, st->stride, count);
+	case 8:
+		if (st->stride == 32)
+			return __ks_upsert_burst(st, n, kgs, hashes, k,
+						 key_stride, values, created,
+						 8, 32, count);
+		return __ks_upsert_burst(st, n, kgs, hashes, k, key_stride,
+					 values, created, 8, st->stride,
+					 count);
+	case 16:
+		return __ks_upsert_burst(st, n, kgs, hashes, k, key_stride,
+					 values, created, 16, st->stride,
+					 count);
+	default:
+		return __ks_upsert_burst(st, n, kgs, hashes, k, key_stride,
+					 values, created, st->key_size,
+					 st->stride, count);
+	}
 }
 
 unsigned int
@@ -695,27 +829,27 @@ sl_kstate_upsert_burst(struct sl_kstate *st, unsigned int n,
 		       const void *keys, size_t key_stride, void **values,
 		       bool *created)
 {
-	const uint8_t *k = keys;
-
 	if (unlikely(n > SL_KSTATE_BURST_MAX)) {
 		errno = EINVAL;
 		return 0;
 	}
-	switch (st->key_size) {
-	case 4:
-		return __ks_upsert_burst(st, n, kgs, hashes, k, key_stride,
-					 values, created, 4, st->stride);
-	case 8:
-		return __ks_upsert_burst(st, n, kgs, hashes, k, key_stride,
-					 values, created, 8, st->stride);
-	case 16:
-		return __ks_upsert_burst(st, n, kgs, hashes, k, key_stride,
-					 values, created, 16, st->stride);
-	default:
-		return __ks_upsert_burst(st, n, kgs, hashes, k, key_stride,
-					 values, created, st->key_size,
-					 st->stride);
+	return __ks_burst(st, n, kgs, hashes, keys, key_stride, values,
+			  created, false);
+}
+
+unsigned int
+sl_kstate_count_burst(struct sl_kstate *st, unsigned int n,
+		      const uint16_t *kgs, const uint64_t *hashes,
+		      const void *keys, size_t key_stride)
+{
+	void *values[SL_KSTATE_BURST_MAX];
+
+	if (unlikely(n > SL_KSTATE_BURST_MAX || st->value_size < 8)) {
+		errno = EINVAL;
+		return 0;
 	}
+	return __ks_burst(st, n, kgs, hashes, keys, key_stride, values, NULL,
+			  true);
 }
 
 const void *
@@ -729,8 +863,6 @@ sl_kstate_get(const struct sl_kstate *st, uint16_t kg, uint64_t hash,
 		errno = ERANGE;
 		return NULL;
 	}
-	if (t->index == NULL)
-		return NULL;
 	pos = __ks_probe(st, t, hash, key, &empty);
 	if (pos == KS_NONE)
 		return NULL;
@@ -775,8 +907,6 @@ sl_kstate_delete(struct sl_kstate *st, uint16_t kg, uint64_t hash,
 
 	if (unlikely(t == NULL))
 		return -ERANGE;
-	if (t->index == NULL)
-		return -ENOENT;
 	pos = __ks_probe(st, t, hash, key, &empty);
 	if (pos == KS_NONE)
 		return -ENOENT;
@@ -803,7 +933,7 @@ sl_kstate_prefetch_burst(const struct sl_kstate *st, unsigned int n,
 	for (unsigned int i = 0; i < n; i++) {
 		const struct __sl_kstate_kg *t = __ks_kg(st, kgs[i]);
 
-		if (t != NULL && t->index != NULL)
+		if (t != NULL)
 			__builtin_prefetch(
 				&t->index[__ks_home(t, __ks_tag(hashes[i]))]);
 	}
@@ -815,12 +945,12 @@ sl_kstate_prefetch_burst(const struct sl_kstate *st, unsigned int n,
 		uint32_t tag, pos, c = KS_NONE;
 		uint64_t s0, s1;
 
-		if (t == NULL || t->index == NULL)
+		if (t == NULL)
 			continue;
 		tag = __ks_tag(hashes[i]);
 		pos = __ks_home(t, tag);
 		s0 = t->index[pos];
-		s1 = t->index[(pos + 1) & t->index_mask];
+		s1 = t->index[pos + 1]; /* the trailing 0 slot after the last */
 		c = (uint32_t)(s1 >> 32) == tag ? (uint32_t)s1 - 1 : c;
 		c = (uint32_t)(s0 >> 32) == tag ? (uint32_t)s0 - 1 : c;
 		if (c != KS_NONE)
@@ -851,8 +981,8 @@ sl_kstate_memory(const struct sl_kstate *st)
 		const struct __sl_kstate_kg *t = &st->kgs[i];
 
 		sz += (size_t)t->slab_cap * st->stride;
-		if (t->index != NULL)
-			sz += ((size_t)t->index_mask + 1) * sizeof(uint64_t);
+		if (__ks_has_index(t))
+			sz += ((size_t)t->index_mask + 2) * sizeof(uint64_t);
 		sz += (size_t)t->dlog_cap * st->dl_stride;
 	}
 	return sz;

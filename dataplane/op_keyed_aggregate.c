@@ -7,7 +7,9 @@
  * the aggregate slots of aggregate_pvt.h).  Records are processed in bursts
  * of KA_BURST: hash and key group of the whole burst first, then one
  * sl_kstate_upsert_burst() for the burst (it overlaps the cache misses of
- * all its keys), then the aggregate updates in record order.
+ * all its keys), then the aggregate updates in record order.  A count-only
+ * aggregate without per-record output uses sl_kstate_count_burst(), which
+ * increments the count while it has the entry at hand.
  *
  * Output (key, aggregates...):
  *  - emit_updates: one row per input record with the key's aggregates after
@@ -167,6 +169,7 @@ static inline void ka_hash_burst(const struct ka_op *op, const uint8_t *key,
 	uint32_t i;
 
 	if (op->key_size == 8 && shift != 0) {
+#pragma GCC unroll 4
 		for (i = 0; i < n; i++, key += rs) {
 			hash[i] = sl_key_hash(key, 8);
 			kg[i] = (uint16_t)(hash[i] >> shift);
@@ -196,15 +199,17 @@ static int ka_process(void *op_, struct sl_task *t, unsigned input,
 		uint32_t i, done;
 
 		ka_hash_burst(op, rec0 + op->key_off, rs, n, hash, kg);
-		done = sl_kstate_upsert_burst(op->st, n, kg, hash,
-					      rec0 + op->key_off, rs, val,
-					      NULL);
-		/* in record order: a key repeated in the burst has the same
-		 * value pointer each time, so the updates accumulate */
 		if (op->agg.count_only && !op->emit_updates) {
-			for (i = 0; i < done; i++)
-				++*(uint64_t *)val[i];
+			/* the count (state slot 0) is incremented in place */
+			done = sl_kstate_count_burst(op->st, n, kg, hash,
+						     rec0 + op->key_off, rs);
 		} else {
+			done = sl_kstate_upsert_burst(op->st, n, kg, hash,
+						      rec0 + op->key_off, rs,
+						      val, NULL);
+			/* in record order: a key repeated in the burst has the
+			 * same value pointer each time, so the updates
+			 * accumulate */
 			for (i = 0, rec = rec0; i < done; i++, rec += rs) {
 				uint64_t *v = val[i];
 

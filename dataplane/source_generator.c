@@ -202,6 +202,7 @@ static inline void gen_rand_bytes(uint8_t *p, uint16_t size, uint64_t h)
 		uint8_t *p_ = (base) + (c)->off;                            \
 		unsigned k_;                                                \
 		if ((c)->size == 8) {                                       \
+			_Pragma("GCC unroll 4")                             \
 			for (k_ = 0, IDX = (i0); k_ < (n);                  \
 			     k_++, IDX += (stride), p_ += (rs)) {           \
 				uint64_t v_ = (EXPR);                       \
@@ -255,6 +256,7 @@ static int64_t gen_fill(const struct gen_plan *g, uint8_t *base, unsigned n,
 				uint8_t *p = base + c->off;
 				int64_t mx = max_ts;
 
+#pragma GCC unroll 4
 				for (unsigned k = 0; k < n; k++, i += stride, p += rs) {
 					/* as gen_ts() without jitter */
 					int64_t ts = (int64_t)(t0 + i * step);

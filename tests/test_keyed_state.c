@@ -592,6 +592,189 @@ Test(keyed_state, upsert_burst_errors, .timeout = 60)
 	model_fini(&m);
 }
 
+/* ---- count burst ----------------------------------------------------- */
+
+struct count_model {
+	struct model m;	/* keys, hashes and key groups of the ids */
+	uint64_t *cnt;	/* expected counter of each id (0: absent) */
+	uint64_t *snap;	/* counters as of the active snapshot's begin */
+	uint8_t *emitted;
+	uint32_t n_emitted;
+};
+
+static uint64_t
+counter_of(const void *value)
+{
+	uint64_t c;
+
+	memcpy(&c, value, 8);
+	return c;
+}
+
+static void
+counter_emit(void *arg, uint16_t kg, uint64_t hash, const void *key,
+	   const void *value)
+{
+	struct count_model *c = arg;
+	const uint32_t id = key_id(key, c->m.ks);
+
+	(void)kg;
+	(void)hash;
+	cr_assert_lt(id, c->m.n);
+	cr_assert_eq(c->emitted[id], 0, "id %u emitted twice", id);
+	cr_assert_eq(counter_of(value), c->snap[id],
+		     "snapshot count of id %u: %llu, not %llu", id,
+		     (unsigned long long)counter_of(value),
+		     (unsigned long long)c->snap[id]);
+	c->emitted[id] = 1;
+	c->n_emitted++;
+}
+
+/* One sl_kstate_count_burst() of @n random ids (a quarter repeat an id of
+ * the burst) from keys at an odd stride. */
+static void
+count_burst_random(struct count_model *c, uint64_t *rng, uint32_t id_range)
+{
+	const size_t stride = c->m.ks + 3;
+	uint8_t keys[(SL_KSTATE_KEY_MAX + 3) * SL_KSTATE_BURST_MAX + 1];
+	uint32_t ids[SL_KSTATE_BURST_MAX];
+	uint64_t hs[SL_KSTATE_BURST_MAX];
+	uint16_t kgs[SL_KSTATE_BURST_MAX];
+	const unsigned int n = rng_below(rng, SL_KSTATE_BURST_MAX + 1);
+	unsigned int done;
+
+	for (unsigned int i = 0; i < n; i++) {
+		ids[i] = i > 0 && rng_below(rng, 4) == 0 ? ids[rng_below(rng, i)]
+							  : rng_below(rng, id_range);
+		key_of(&c->m, ids[i], keys + 1 + i * stride, &hs[i], &kgs[i]);
+	}
+	done = sl_kstate_count_burst(c->m.st, n, kgs, hs, keys + 1, stride);
+	cr_assert_eq(done, n, "count burst did %u of %u: %s", done, n,
+		     strerror(errno));
+	for (unsigned int i = 0; i < n; i++)
+		c->cnt[ids[i]]++;
+}
+
+static void
+count_verify(const struct count_model *c)
+{
+	uint8_t key[SL_KSTATE_KEY_MAX];
+	uint64_t live = 0;
+
+	for (uint32_t id = 0; id < c->m.n; id++) {
+		const uint8_t *v;
+		uint64_t h;
+		uint16_t kg;
+
+		key_of(&c->m, id, key, &h, &kg);
+		v = sl_kstate_get(c->m.st, kg, h, key);
+		if (c->cnt[id] == 0) {
+			cr_assert_null(v, "id %u never counted but present", id);
+			continue;
+		}
+		live++;
+		cr_assert_not_null(v, "id %u counted but absent", id);
+		cr_assert_eq(counter_of(v), c->cnt[id], "count of id %u", id);
+		/* the bytes after the counter stay zero */
+		for (uint16_t i = 8; i < c->m.vs; i++)
+			cr_assert_eq(v[i], 0, "value byte %u of id %u", i, id);
+	}
+	cr_assert_eq(sl_kstate_count(c->m.st), live);
+}
+
+Test(keyed_state, count_burst_matches_model, .timeout = 120)
+{
+	/* key size, value size (8-byte key + 8-byte value: the constant
+	 * 32-byte stride), hash */
+	static const struct {
+		uint16_t ks, vs;
+		bool bad;
+	} cases[] = {
+		{ 8, 8, false }, { 8, 24, false }, { 4, 8, false },
+		{ 16, 16, false }, { 12, 8, false }, { 8, 8, true },
+	};
+
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		const uint32_t n_ids = cases[k].bad ? 3000 : 30000;
+		struct count_model c;
+		uint64_t rng = 77 + k;
+		uint32_t epoch;
+
+		memset(&c, 0, sizeof(c));
+		model_init(&c.m, 3, 16, cases[k].ks, cases[k].vs, n_ids);
+		if (cases[k].bad)
+			c.m.hash = bad_hash;
+		c.cnt = calloc(n_ids, sizeof(*c.cnt));
+		c.snap = calloc(n_ids, sizeof(*c.snap));
+		c.emitted = calloc(n_ids, 1);
+		cr_assert(c.cnt && c.snap && c.emitted);
+
+		/* from empty: inserts, index growth and slab moves inside
+		 * bursts */
+		for (int r = 0; r < 300; r++)
+			count_burst_random(&c, &rng, n_ids);
+		count_verify(&c);
+
+		/* a snapshot while counting goes on: every key emitted once
+		 * with its count as of begin (copy-on-update) */
+		memcpy(c.snap, c.cnt, n_ids * sizeof(*c.cnt));
+		cr_assert_eq(sl_kstate_snapshot_begin(c.m.st, counter_emit, &c,
+						      &epoch),
+			     0);
+		while (sl_kstate_snapshot_active(c.m.st)) {
+			count_burst_random(&c, &rng, n_ids);
+			sl_kstate_snapshot_step(c.m.st, 50);
+		}
+		for (uint32_t id = 0; id < n_ids; id++)
+			cr_assert_eq(c.emitted[id], c.snap[id] != 0,
+				     "id %u emitted %u, counted %llu at begin",
+				     id, c.emitted[id],
+				     (unsigned long long)c.snap[id]);
+		count_verify(&c);
+		free(c.cnt);
+		free(c.snap);
+		free(c.emitted);
+		model_fini(&c.m);
+	}
+}
+
+Test(keyed_state, count_burst_errors, .timeout = 60)
+{
+	struct sl_kstate *st = sl_kstate_create(10, 4, 8, 4);
+	uint64_t keys[4] = { 1, 2, 3, 4 }, hs[4] = { 0, 0, 0, 0 };
+	uint16_t kgs[4] = { 10, 11, 14, 12 };
+	uint8_t k[8];
+	const uint8_t *v;
+
+	/* a value too small for a counter */
+	cr_assert_not_null(st);
+	errno = 0;
+	cr_assert_eq(sl_kstate_count_burst(st, 1, kgs, hs, keys, 8), 0);
+	cr_assert_eq(errno, EINVAL);
+	sl_kstate_free(st);
+
+	st = sl_kstate_create(10, 4, 8, 8);
+	cr_assert_not_null(st);
+	for (int i = 0; i < 4; i++)
+		hs[i] = XXH3_64bits(&keys[i], 8);
+	/* key group 14 is out of range: the keys before it are counted,
+	 * it and the ones after are not */
+	errno = 0;
+	cr_assert_eq(sl_kstate_count_burst(st, 4, kgs, hs, keys, 8), 2);
+	cr_assert_eq(errno, ERANGE);
+	cr_assert_eq(sl_kstate_count(st), 2);
+	memcpy(k, &keys[1], 8);
+	v = sl_kstate_get(st, 11, hs[1], k);
+	cr_assert_not_null(v);
+	cr_assert_eq(counter_of(v), 1);
+	errno = 0;
+	cr_assert_eq(sl_kstate_count_burst(st, SL_KSTATE_BURST_MAX + 1, kgs,
+					   hs, keys, 8),
+		     0);
+	cr_assert_eq(errno, EINVAL);
+	sl_kstate_free(st);
+}
+
 static int
 stop_at_3(const void *key, const void *value, uint64_t hash, void *arg)
 {

@@ -221,6 +221,33 @@ unsigned int sl_kstate_upsert_burst(struct sl_kstate *st, unsigned int n,
 				    bool *created);
 
 /**
+ * Count a burst of keys: the same as sl_kstate_upsert_burst() followed by
+ * adding 1 to the uint64_t at the start of each key's value (native byte
+ * order), once per occurrence, but without handing out value pointers and
+ * with the increment done while the entry is at hand. For count
+ * aggregates, whose state is that one counter.
+ *
+ * @param st         The state; its value_size must be at least 8.
+ * @param n          Number of keys, 0..SL_KSTATE_BURST_MAX.
+ * @param kgs        Key group of each key (computed from its hash).
+ * @param hashes     64-bit hash of each key.
+ * @param keys       The first key; key i is at keys + i * key_stride.
+ * @param key_stride Bytes from one key to the next.
+ * @return @p n on success. Otherwise the number k < n of keys that were
+ *         counted among the first ones, with errno set:
+ *         - ERANGE: key k's key group is outside the owned range (no key
+ *           from k on was touched);
+ *         - ENOMEM: out of memory inserting key k (keys after k that
+ *           already existed may have been counted too);
+ *         - EINVAL: @p n > SL_KSTATE_BURST_MAX or value_size < 8 (then 0
+ *           is returned and nothing is counted).
+ */
+unsigned int sl_kstate_count_burst(struct sl_kstate *st, unsigned int n,
+				   const uint16_t *kgs,
+				   const uint64_t *hashes, const void *keys,
+				   size_t key_stride);
+
+/**
  * Prefetch what gets/deletes of a burst of keys will touch: the index slots
  * first, then the slab entries they point to. Purely a hint; call it on a
  * burst (e.g. 32 records) before processing the burst record by record.
