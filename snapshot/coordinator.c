@@ -84,6 +84,14 @@ int sl_checkpoint_config_check(const struct sl_checkpoint_config *c, char *err,
 			   c->max_concurrent, SL_COORD_HISTORY / 2);
 	if (c->retained == 0)
 		return BAD("state.checkpoints.num-retained: must be at least 1");
+	/* the barrier tracker runs unaligned checkpoints one at a time: a
+	 * second one's markers would be taken for stale ones (as in Flink) */
+	if (c->max_concurrent > 1 &&
+	    (c->mode == SL_CKPT_UNALIGNED || c->mode == SL_CKPT_ALIGNED_TIMEOUT))
+		return BAD("execution.checkpointing.max-concurrent-checkpoints: %u, but unaligned checkpoints (execution.checkpointing.unaligned.enabled%s) run one at a time; set max-concurrent-checkpoints to 1 or disable unaligned checkpoints",
+			   c->max_concurrent,
+			   c->mode == SL_CKPT_ALIGNED_TIMEOUT
+				   ? ", also with aligned-checkpoint-timeout" : "");
 	if (c->mode == SL_CKPT_ALIGNED_TIMEOUT && c->aligned_timeout_ms == 0)
 		return BAD("execution.checkpointing.aligned-checkpoint-timeout: must be above 0 to switch aligned checkpoints to unaligned");
 	if (c->mode == SL_CKPT_ALIGNED_TIMEOUT && c->aligned_timeout_ms >= c->timeout_ms)

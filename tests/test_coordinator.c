@@ -252,3 +252,39 @@ Test(coordinator, config_errors_name_the_key)
 	c.dir[0] = '\0';
 	cr_assert_eq(sl_checkpoint_config_check(&c, err, sizeof(err)), 0, "off needs no dir");
 }
+
+/* The barrier tracker runs unaligned checkpoints one at a time. */
+Test(coordinator, unaligned_refuses_concurrent_checkpoints)
+{
+	static const enum sl_ckpt_mode unaligned[] = { SL_CKPT_UNALIGNED,
+						       SL_CKPT_ALIGNED_TIMEOUT };
+	static const enum sl_ckpt_mode aligned[] = { SL_CKPT_ALIGNED,
+						     SL_CKPT_AT_LEAST_ONCE };
+	struct fake f = { 0 };
+	char err[256];
+
+	for (unsigned i = 0; i < 2; i++) {
+		struct sl_checkpoint_config c = cfg(1000);
+		c.mode = unaligned[i];
+		c.aligned_timeout_ms = 100;
+		c.max_concurrent = 2;
+		cr_assert_eq(sl_checkpoint_config_check(&c, err, sizeof(err)), -EINVAL,
+			     "%s with 2 concurrent checkpoints", sl_ckpt_mode_name(c.mode));
+		cr_assert(strstr(err, "execution.checkpointing.max-concurrent-checkpoints: 2"),
+			  "%s", err);
+		cr_assert(strstr(err, "execution.checkpointing.unaligned.enabled"), "%s", err);
+		cr_assert(strstr(err, "set max-concurrent-checkpoints to 1"), "%s", err);
+		errno = 0;
+		cr_assert_null(sl_coord_create(&c, 2, 1, &ops, &f));
+		cr_assert_eq(errno, EINVAL);
+		c.max_concurrent = 1;
+		cr_assert_eq(sl_checkpoint_config_check(&c, err, sizeof(err)), 0, "%s", err);
+	}
+	for (unsigned i = 0; i < 2; i++) {
+		struct sl_checkpoint_config c = cfg(1000);
+		c.mode = aligned[i];
+		c.max_concurrent = 2;
+		cr_assert_eq(sl_checkpoint_config_check(&c, err, sizeof(err)), 0,
+			     "%s may run 2 at once: %s", sl_ckpt_mode_name(c.mode), err);
+	}
+}
