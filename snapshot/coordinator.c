@@ -217,7 +217,12 @@ static void retain(struct sl_coord *c, uint64_t id)
 static int complete(struct sl_coord *c, struct sl_coord_ckpt *ck, uint64_t now)
 {
 	char err[160] = "";
-	int rc = c->ops->finalize(c->ctx, ck, err, sizeof(err));
+	int rc;
+
+	/* the end is the last acknowledgement: finalize records the
+	 * duration in the metadata, and the statistics show the same */
+	ck->end_mono_ns = now;
+	rc = c->ops->finalize(c->ctx, ck, err, sizeof(err));
 
 	if (rc < 0) {
 		char reason[192];

@@ -130,6 +130,45 @@ static uint64_t check_cut(const char *root, uint64_t id,
 }
 
 /*
+ * _metadata carries the coordinator's figures for its checkpoint: the
+ * duration (trigger to the last acknowledgement) and the largest
+ * alignment, sync and async parts of any subtask.  The run's summary is
+ * built from the same acknowledgements, so its extremes are among them.
+ */
+static void check_stats(const char *root, const uint64_t *ids, size_t nids,
+			const struct sl_job_checkpoints *sum)
+{
+	bool min_dur = false, max_dur = false, max_sync = false, max_async = false;
+
+	for (size_t i = 0; i < nids; i++) {
+		struct sl_snap_metadata *m = NULL;
+		struct sl_snap_err err = { "" };
+		char dir[4300];
+		int n = snprintf(dir, sizeof(dir), "%s/chk-%" PRIu64, root, ids[i]);
+
+		cr_assert(n > 0 && (size_t)n < sizeof(dir));
+		cr_assert_eq(sl_snap_meta_load(dir, &m, &err), 0, "%s", err.msg);
+		const struct sl_snap_stats *s = &m->stats;
+		cr_assert_gt(s->duration_ns, 0, "checkpoint %" PRIu64 ": duration_ns", ids[i]);
+		cr_assert_gt(s->sync_ns, 0, "checkpoint %" PRIu64 ": sync_ns", ids[i]);
+		cr_assert_gt(s->async_ns, 0, "checkpoint %" PRIu64 ": async_ns", ids[i]);
+		cr_assert_geq(s->duration_ns, s->alignment_ns,
+			      "checkpoint %" PRIu64 ": alignment within the checkpoint", ids[i]);
+		cr_assert_gt(s->keyed_bytes, 0, "checkpoint %" PRIu64 ": keyed_bytes", ids[i]);
+		min_dur |= s->duration_ns == sum->min_duration_ns;
+		max_dur |= s->duration_ns == sum->max_duration_ns;
+		max_sync |= s->sync_ns == sum->max_sync_ns;
+		max_async |= s->async_ns == sum->max_async_ns;
+		sl_snap_meta_free(m);
+	}
+	cr_assert(min_dur && max_dur, "the shortest (%" PRIu64 " ns) and longest (%" PRIu64
+		  " ns) checkpoint durations are in _metadata", sum->min_duration_ns,
+		  sum->max_duration_ns);
+	cr_assert(max_sync && max_async, "the longest sync (%" PRIu64 " ns) and async (%" PRIu64
+		  " ns) parts are in _metadata", sum->max_sync_ns, sum->max_async_ns);
+}
+
+/*
  * gen(P) -hash-> count(P) -rebalance-> sink(1).  With sink_delay_us the
  * sink is slow: backpressure fills every ring, so unaligned checkpoints
  * carry in-flight batches.
@@ -142,6 +181,7 @@ static void run_mode(enum sl_ckpt_mode mode, double rate, uint64_t n,
 	struct sl_keyed_aggregate_conf agg = { .key = "key", .n_aggs = 1,
 		.aggs = { { .fn = SL_AGG_COUNT, .as = "count" } } };
 	struct sl_count_sink_conf sink = { .delay_us_per_batch = sink_delay_us };
+	struct sl_job_checkpoints sum;
 	char root[] = "/tmp/sl-ckpt-XXXXXX";
 
 	cr_assert_not_null(mkdtemp(root));
@@ -169,6 +209,8 @@ static void run_mode(enum sl_ckpt_mode mode, double rate, uint64_t n,
 	struct sl_snap_err err;
 	cr_assert_eq(sl_snap_chk_list(root, &ids, &nids, &err), 0, "%s", err.msg);
 	cr_assert_geq(nids, 2, "checkpoints completed while the job ran (%zu)", nids);
+	sl_job_checkpoint_summary(job, &sum);
+	check_stats(root, ids, nids, &sum);
 	uint64_t prev = UINT64_MAX, inflight_total = 0;
 	unsigned mid = 0;
 	bool over = false;

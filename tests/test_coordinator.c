@@ -14,6 +14,7 @@ struct fake {
 	uint64_t triggered[64];
 	unsigned n_triggered;
 	uint64_t finalized[64];
+	uint64_t finalized_duration[64]; /* end - trigger seen by finalize */
 	unsigned n_finalized;
 	uint64_t notified_ok[64], notified_abort[64];
 	unsigned n_ok, n_abort;
@@ -37,6 +38,7 @@ static int f_finalize(void *ctx, const struct sl_coord_ckpt *ck, char *err, size
 		snprintf(err, len, "disk full");
 		return f->finalize_rc;
 	}
+	f->finalized_duration[f->n_finalized] = ck->end_mono_ns - ck->trigger_mono_ns;
 	f->finalized[f->n_finalized++] = ck->id;
 	return 0;
 }
@@ -104,6 +106,8 @@ Test(coordinator, periodic_trigger_and_completion)
 	a.task = 2;
 	cr_assert_eq(sl_coord_ack(co, 1, &a, 262 * MS), 0);
 	cr_assert_eq(f.n_finalized, 1, "complete when every subtask acked");
+	cr_assert_eq(f.finalized_duration[0], 161 * MS,
+		     "finalize sees the duration: trigger to the last ack");
 	cr_assert_eq(f.n_ok, 1);
 	cr_assert_eq(sl_coord_latest_completed(co), 1);
 
