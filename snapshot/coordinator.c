@@ -84,8 +84,9 @@ int sl_checkpoint_config_check(const struct sl_checkpoint_config *c, char *err,
 			   c->max_concurrent, SL_COORD_HISTORY / 2);
 	if (c->retained == 0)
 		return BAD("state.checkpoints.num-retained: must be at least 1");
-	/* the barrier tracker runs unaligned checkpoints one at a time: a
-	 * second one's markers would be taken for stale ones (as in Flink) */
+	/* the barrier tracker runs unaligned checkpoints one at a time (a
+	 * newer barrier ends an older one), so, as Flink does, refuse them
+	 * concurrently */
 	if (c->max_concurrent > 1 &&
 	    (c->mode == SL_CKPT_UNALIGNED || c->mode == SL_CKPT_ALIGNED_TIMEOUT))
 		return BAD("execution.checkpointing.max-concurrent-checkpoints: %u, but unaligned checkpoints (execution.checkpointing.unaligned.enabled%s) run one at a time; set max-concurrent-checkpoints to 1 or disable unaligned checkpoints",
