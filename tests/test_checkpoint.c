@@ -475,10 +475,11 @@ static int cmp_u64(const void *a, const void *b)
 /*
  * Synchronous pauses of the keyed operator's subtask, per checkpoint, as
  * the job's control socket reports them (`checkpoints subtasks`, see
- * dataplane/checkpoint_stats.c).  The figure of the checkpoint as a whole
- * is the longest of any subtask's, and the source's includes waiting for
- * a free batch for its barrier when backpressure emptied its pool: a wait
- * that depends on the load, not on the state.  A thread asks every 20 ms
+ * dataplane/checkpoint_stats.c): the subtask that holds the state.  The
+ * figure of the checkpoint as a whole is the longest of any subtask's, and
+ * a source's can include waiting for a free batch for its barrier when
+ * backpressure emptied its pool (forward() in dataplane/task_checkpoint.c):
+ * a wait that depends on the load, not on the state.  A thread asks every 20 ms
  * and stops the job once `want` completed checkpoints had at least
  * `min_state` bytes of keyed state in that subtask.
  */
