@@ -69,6 +69,23 @@ static int co_trigger(void *ctx, uint64_t id)
 	return 0;
 }
 
+/* The durations of _metadata's statistics, as `sluice checkpoints` shows
+ * them: end to end, and the largest of any subtask's parts (the byte
+ * counts are computed from the file references when it is encoded). */
+static void stats_from_acks(const struct sl_job *job, const struct sl_coord_ckpt *ck,
+			    struct sl_snap_stats *s)
+{
+	s->duration_ns = ck->end_mono_ns - ck->trigger_mono_ns;
+	for (uint32_t i = 0; i < job->n_tasks; i++) {
+		const struct sl_ckpt_task_ack *a = &ck->acks[i];
+		if (!ck->have_ack[i])
+			continue;
+		s->alignment_ns = RTE_MAX(s->alignment_ns, a->alignment_ns);
+		s->sync_ns = RTE_MAX(s->sync_ns, a->sync_ns);
+		s->async_ns = RTE_MAX(s->async_ns, a->async_ns);
+	}
+}
+
 static int co_finalize(void *ctx, const struct sl_coord_ckpt *ck, char *err,
 		       size_t errlen)
 {
@@ -82,6 +99,7 @@ static int co_finalize(void *ctx, const struct sl_coord_ckpt *ck, char *err,
 				ck->trigger_ns);
 	if (m == NULL)
 		return -ENOMEM;
+	stats_from_acks(job, ck, &m->stats);
 	for (int n = 0; n < job->n_nodes && rc >= 0; n++) {
 		struct job_node *node = &job->nodes[n];
 		int op = sl_snap_meta_add_operator(m, node->uid, node->parallelism,

@@ -110,7 +110,7 @@ struct ld {
 	/* checkpoint keys that combine; their nodes give error lines */
 	bool at_least_once, unaligned;
 	yaml_node_t *mode_node, *unaligned_node, *aligned_timeout_node,
-		*ckpt_node, *full_every_node;
+		*max_concurrent_node, *ckpt_node, *full_every_node;
 	/* restart-strategy keys: the type, and the first key of each
 	 * strategy's own keys (an error if that strategy is not chosen) */
 	yaml_node_t *restart_type_node, *fixed_node, *exp_node;
@@ -2120,9 +2120,10 @@ static int checkpoint_entry(struct ld *ld, const char *name, const char *key,
 				    sval(v));
 		if (name[0] == 's')
 			c->retained = (uint32_t)x;
-		else if (sub[0] == 'm')
+		else if (sub[0] == 'm') {
 			c->max_concurrent = (uint32_t)x;
-		else
+			ld->max_concurrent_node = v;
+		} else
 			c->tolerable_failures = (uint32_t)x;
 		return 0;
 	}
@@ -2179,6 +2180,14 @@ static int checkpoint_resolve(struct ld *ld)
 	if (ld->full_every_node != NULL && !c->incremental)
 		return lerr(ld, ld->full_every_node, "config.sluice.checkpointing.full-every",
 			    "a full checkpoint every K only applies to incremental ones; set state.backend.incremental: true or drop this key");
+	if (ld->unaligned && c->max_concurrent > 1)
+		return lerr(ld, ld->max_concurrent_node,
+			    "config.execution.checkpointing.max-concurrent-checkpoints",
+			    "%u checkpoints at once cannot be combined with execution.checkpointing.unaligned.enabled: true (line %d)%s: unaligned checkpoints run one at a time, as in Flink; set max-concurrent-checkpoints: 1 or disable unaligned checkpoints",
+			    c->max_concurrent, line_of(ld->unaligned_node),
+			    ld->aligned_timeout_node != NULL
+				    ? ", also not when they start aligned with execution.checkpointing.aligned-checkpoint-timeout"
+				    : "");
 	c->mode = ld->at_least_once ? SL_CKPT_AT_LEAST_ONCE
 		  : !ld->unaligned ? SL_CKPT_ALIGNED
 		  : c->aligned_timeout_ms > 0 ? SL_CKPT_ALIGNED_TIMEOUT

@@ -84,6 +84,15 @@ int sl_checkpoint_config_check(const struct sl_checkpoint_config *c, char *err,
 			   c->max_concurrent, SL_COORD_HISTORY / 2);
 	if (c->retained == 0)
 		return BAD("state.checkpoints.num-retained: must be at least 1");
+	/* the barrier tracker runs unaligned checkpoints one at a time (a
+	 * newer barrier ends an older one), so, as Flink does, refuse them
+	 * concurrently */
+	if (c->max_concurrent > 1 &&
+	    (c->mode == SL_CKPT_UNALIGNED || c->mode == SL_CKPT_ALIGNED_TIMEOUT))
+		return BAD("execution.checkpointing.max-concurrent-checkpoints: %u, but unaligned checkpoints (execution.checkpointing.unaligned.enabled%s) run one at a time; set max-concurrent-checkpoints to 1 or disable unaligned checkpoints",
+			   c->max_concurrent,
+			   c->mode == SL_CKPT_ALIGNED_TIMEOUT
+				   ? ", also with aligned-checkpoint-timeout" : "");
 	if (c->mode == SL_CKPT_ALIGNED_TIMEOUT && c->aligned_timeout_ms == 0)
 		return BAD("execution.checkpointing.aligned-checkpoint-timeout: must be above 0 to switch aligned checkpoints to unaligned");
 	if (c->mode == SL_CKPT_ALIGNED_TIMEOUT && c->aligned_timeout_ms >= c->timeout_ms)
@@ -210,7 +219,12 @@ static void retain(struct sl_coord *c, uint64_t id)
 static int complete(struct sl_coord *c, struct sl_coord_ckpt *ck, uint64_t now)
 {
 	char err[160] = "";
-	int rc = c->ops->finalize(c->ctx, ck, err, sizeof(err));
+	int rc;
+
+	/* the end is the last acknowledgement: finalize records the
+	 * duration in the metadata, and the statistics show the same */
+	ck->end_mono_ns = now;
+	rc = c->ops->finalize(c->ctx, ck, err, sizeof(err));
 
 	if (rc < 0) {
 		char reason[192];

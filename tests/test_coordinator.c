@@ -14,6 +14,7 @@ struct fake {
 	uint64_t triggered[64];
 	unsigned n_triggered;
 	uint64_t finalized[64];
+	uint64_t finalized_duration[64]; /* end - trigger seen by finalize */
 	unsigned n_finalized;
 	uint64_t notified_ok[64], notified_abort[64];
 	unsigned n_ok, n_abort;
@@ -37,6 +38,7 @@ static int f_finalize(void *ctx, const struct sl_coord_ckpt *ck, char *err, size
 		snprintf(err, len, "disk full");
 		return f->finalize_rc;
 	}
+	f->finalized_duration[f->n_finalized] = ck->end_mono_ns - ck->trigger_mono_ns;
 	f->finalized[f->n_finalized++] = ck->id;
 	return 0;
 }
@@ -104,6 +106,8 @@ Test(coordinator, periodic_trigger_and_completion)
 	a.task = 2;
 	cr_assert_eq(sl_coord_ack(co, 1, &a, 262 * MS), 0);
 	cr_assert_eq(f.n_finalized, 1, "complete when every subtask acked");
+	cr_assert_eq(f.finalized_duration[0], 161 * MS,
+		     "finalize sees the duration: trigger to the last ack");
 	cr_assert_eq(f.n_ok, 1);
 	cr_assert_eq(sl_coord_latest_completed(co), 1);
 
@@ -251,4 +255,40 @@ Test(coordinator, config_errors_name_the_key)
 	c = cfg(0);
 	c.dir[0] = '\0';
 	cr_assert_eq(sl_checkpoint_config_check(&c, err, sizeof(err)), 0, "off needs no dir");
+}
+
+/* The barrier tracker runs unaligned checkpoints one at a time. */
+Test(coordinator, unaligned_refuses_concurrent_checkpoints)
+{
+	static const enum sl_ckpt_mode unaligned[] = { SL_CKPT_UNALIGNED,
+						       SL_CKPT_ALIGNED_TIMEOUT };
+	static const enum sl_ckpt_mode aligned[] = { SL_CKPT_ALIGNED,
+						     SL_CKPT_AT_LEAST_ONCE };
+	struct fake f = { 0 };
+	char err[256];
+
+	for (unsigned i = 0; i < 2; i++) {
+		struct sl_checkpoint_config c = cfg(1000);
+		c.mode = unaligned[i];
+		c.aligned_timeout_ms = 100;
+		c.max_concurrent = 2;
+		cr_assert_eq(sl_checkpoint_config_check(&c, err, sizeof(err)), -EINVAL,
+			     "%s with 2 concurrent checkpoints", sl_ckpt_mode_name(c.mode));
+		cr_assert(strstr(err, "execution.checkpointing.max-concurrent-checkpoints: 2"),
+			  "%s", err);
+		cr_assert(strstr(err, "execution.checkpointing.unaligned.enabled"), "%s", err);
+		cr_assert(strstr(err, "set max-concurrent-checkpoints to 1"), "%s", err);
+		errno = 0;
+		cr_assert_null(sl_coord_create(&c, 2, 1, &ops, &f));
+		cr_assert_eq(errno, EINVAL);
+		c.max_concurrent = 1;
+		cr_assert_eq(sl_checkpoint_config_check(&c, err, sizeof(err)), 0, "%s", err);
+	}
+	for (unsigned i = 0; i < 2; i++) {
+		struct sl_checkpoint_config c = cfg(1000);
+		c.mode = aligned[i];
+		c.max_concurrent = 2;
+		cr_assert_eq(sl_checkpoint_config_check(&c, err, sizeof(err)), 0,
+			     "%s may run 2 at once: %s", sl_ckpt_mode_name(c.mode), err);
+	}
 }

@@ -596,6 +596,18 @@ static const struct bad_case bad_cases[] = {
 	  "  restart-strategy.fixed-delay.attempts: 0\noperators:\n" GEN
 	  "  - {uid: out, type: null-sink, input: gen}\n",
 	  { "x.yaml:3: config.restart-strategy.fixed-delay.attempts: '0' is not a whole number in 1.." } },
+	{ "config:\n  execution.checkpointing.interval: 1s\n  execution.checkpointing.unaligned.enabled: true\n"
+	  "  execution.checkpointing.max-concurrent-checkpoints: 2\n  state.checkpoints.dir: /tmp/c\noperators:\n" GEN
+	  "  - {uid: out, type: null-sink, input: gen}\n",
+	  { "x.yaml:4: config.execution.checkpointing.max-concurrent-checkpoints: 2 checkpoints at once "
+	    "cannot be combined with execution.checkpointing.unaligned.enabled: true (line 3)",
+	    "set max-concurrent-checkpoints: 1 or disable unaligned checkpoints" } },
+	{ "config:\n  execution.checkpointing:\n    interval: 1s\n    max-concurrent-checkpoints: 3\n"
+	  "    unaligned: {enabled: true}\n    aligned-checkpoint-timeout: 50ms\n"
+	  "  state.checkpoints.dir: /tmp/c\noperators:\n" GEN "  - {uid: out, type: null-sink, input: gen}\n",
+	  { "x.yaml:4: config.execution.checkpointing.max-concurrent-checkpoints: 3 checkpoints at once",
+	    "(line 5), also not when they start aligned with execution.checkpointing.aligned-checkpoint-timeout",
+	    "set max-concurrent-checkpoints: 1" } },
 };
 
 /* Criterion runs each parameter in a new process image, where pointers
@@ -709,6 +721,33 @@ Test(job_file, restart_strategy_keys, .timeout = 120)
 	cr_expect_eq(c->reset_backoff_threshold_ms, 600000);
 	cr_expect_eq(c->jitter_factor, 0.25);
 	sl_job_file_free(jf);
+}
+
+/* Only unaligned checkpoints are limited to one at a time. */
+Test(job_file, concurrent_aligned_checkpoints, .timeout = 120)
+{
+	static const char *const modes[] = { "EXACTLY_ONCE", "AT_LEAST_ONCE" };
+
+	for (unsigned i = 0; i < 2; i++) {
+		char yaml[512];
+		int n = snprintf(yaml, sizeof(yaml),
+				 "config:\n"
+				 "  execution.checkpointing.interval: 1s\n"
+				 "  execution.checkpointing.mode: %s\n"
+				 "  execution.checkpointing.unaligned.enabled: false\n"
+				 "  execution.checkpointing.max-concurrent-checkpoints: 2\n"
+				 "  state.checkpoints.dir: /tmp/sl-ckpts\n"
+				 "operators:\n"
+				 "  - {uid: gen, type: generator, schema: [{name: key, type: u64}]}\n"
+				 "  - {uid: out, type: null-sink, input: gen}\n",
+				 modes[i]);
+		cr_assert(n > 0 && (size_t)n < sizeof(yaml));
+		struct sl_job_file *jf = sl_job_file_parse("c.yaml", yaml, (size_t)n, err,
+							   sizeof(err));
+		cr_assert_not_null(jf, "%s: %s", modes[i], err);
+		cr_expect_eq(sl_job_get_config(jf->job)->checkpoint.max_concurrent, 2);
+		sl_job_file_free(jf);
+	}
 }
 
 /* ---------------------------------------------------------- values & misc */

@@ -104,7 +104,9 @@ struct sl_coord_ckpt {
 	enum sl_ckpt_status status;
 	int64_t trigger_ns;	 /**< CLOCK_REALTIME of the trigger */
 	uint64_t trigger_mono_ns; /**< monotonic, for durations */
-	uint64_t end_mono_ns;
+	uint64_t end_mono_ns;	 /**< when it ended; for a completing one
+				  *   already set (to the last ack) when
+				  *   finalize is called */
 	uint32_t acked;		 /**< subtasks that acknowledged */
 	char reason[192];	 /**< failure reason */
 	struct sl_ckpt_task_ack *acks; /**< by subtask; valid where acked */

@@ -493,13 +493,14 @@ struct sl_snap_operator_meta {
 
 /**
  * Statistics.  The byte and file counts are computed from the file
- * references when encoding and decoding; the durations are the caller's.
+ * references when encoding and decoding; the durations are the caller's
+ * (a checkpoint's come from its coordinator, dataplane/checkpoint_control.c).
  */
 struct sl_snap_stats {
-	uint64_t duration_ns;	       /**< trigger to complete */
-	uint64_t alignment_ns;	       /**< longest barrier alignment */
-	uint64_t sync_ns;	       /**< longest synchronous part */
-	uint64_t async_ns;	       /**< longest asynchronous part */
+	uint64_t duration_ns;	       /**< trigger to the last subtask's ack */
+	uint64_t alignment_ns;	       /**< longest barrier alignment of a subtask */
+	uint64_t sync_ns;	       /**< longest synchronous part of a subtask */
+	uint64_t async_ns;	       /**< longest asynchronous part of a subtask */
 	uint64_t files;		       /**< referenced files (computed) */
 	uint64_t bytes_written;	       /**< of files written by this
 					*   checkpoint (computed) */
