@@ -241,6 +241,11 @@ struct sl_job_restore {
 	char dir[4096];			/* checkpoint/savepoint directory */
 	uint64_t id;			/* its checkpoint id */
 	struct sl_snap_metadata *meta;
+	/* every file the metadata references, read once (in parallel, while
+	 * the checkpoint was chosen) and checked against its size and xxh3;
+	 * sorted by path, freed once every subtask restored */
+	struct restore_file *files;
+	uint32_t n_files;
 	/* per run: progress of the reading (bytes, relaxed atomics) */
 	uint64_t total_bytes;
 	uint64_t read_bytes;
@@ -259,9 +264,15 @@ void __sl_restore_poll(struct sl_job *job);
 void __sl_restore_free(struct sl_job *job);
 const struct sl_snap_operator_meta *
 __sl_restore_op(const struct sl_job *job, const struct job_node *node);
-/* The one place restore reads a referenced file through: returns a loader
- * source for it (today an O_NOFOLLOW descriptor read with pread; a parallel
- * io_uring reader plugs in here). */
+/* One referenced file, in memory (dataplane/job_restore.c). */
+struct restore_file {
+	const struct sl_snap_file_ref *ref; /* in the metadata */
+	void *data;			    /* its bytes (free()), or NULL */
+	uint64_t len;
+};
+/* The one place restore reads a referenced file through: a memory source
+ * over the bytes read while the checkpoint was chosen (or, once those are
+ * released, an O_NOFOLLOW descriptor read with pread). */
 int __sl_restore_src_open(const struct sl_job_restore *r,
 			  const struct sl_snap_file_ref *ref,
 			  struct sl_snap_src *src, struct sl_snap_err *err);

@@ -43,6 +43,9 @@
 #include <unistd.h>
 
 #include "job_pvt.h"
+#include <xxhash.h>
+
+#include "sluice/io.h"
 #include "sluice/io_file.h"
 #include "sluice/keygroup.h"
 
@@ -68,15 +71,273 @@ static int fail(struct sl_job *job, int rc, const char *fmt, ...)
 	return rc;
 }
 
+static void release_files(struct sl_job_restore *r);
+
 void __sl_restore_free(struct sl_job *job)
 {
 	if (job->restore == NULL)
 		return;
+	release_files(job->restore);
 	sl_snap_meta_free(job->restore->meta);
 	free(job->restore->blob_base);
 	free(job->restore->blob_taken);
 	free(job->restore);
 	job->restore = NULL;
+}
+
+/* ------------------------------------------------------------- reading */
+
+/*
+ * Every file a checkpoint references is read once, here, while it is
+ * chosen: all files together through the parallel io_uring reader
+ * (sl_io_read_files, O_DIRECT where the filesystem allows), then checked
+ * in memory against the metadata's size and whole-file xxh3.  A damaged
+ * checkpoint is thus found before it is used, and the subtasks load their
+ * state from memory (__sl_restore_src_open) instead of reading it again.
+ */
+
+/* A message into buf (vsnprintf: cut at its size); returns rc. */
+static int msgf(char *buf, size_t len, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int msgf(char *buf, size_t len, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+static void release_files(struct sl_job_restore *r)
+{
+	for (uint32_t i = 0; i < r->n_files; i++)
+		free(r->files[i].data);
+	free(r->files);
+	r->files = NULL;
+	r->n_files = 0;
+}
+
+static int cmp_file(const void *a, const void *b)
+{
+	return strcmp(((const struct restore_file *)a)->ref->path,
+		      ((const struct restore_file *)b)->ref->path);
+}
+
+static bool is_shared(const struct sl_snap_file_ref *ref)
+{
+	return strncmp(ref->path, SL_SNAP_SHARED_DIR "/", sizeof(SL_SNAP_SHARED_DIR)) == 0;
+}
+
+struct read_progress {
+	const char *job;
+	const char *base;
+	uint64_t start_ns;
+	uint64_t next_ns;
+};
+
+static void on_read_progress(void *arg, uint64_t done, uint64_t total)
+{
+	struct read_progress *p = arg;
+	uint64_t now = mono_ns();
+
+	if (done == total || now < p->next_ns)
+		return;
+	p->next_ns = now + PROGRESS_PERIOD_NS;
+	fprintf(stderr, "[%s] reading %s: %.1f / %.1f MiB (%.0f%%), %.1f s\n", p->job,
+		p->base, done / 1048576.0, total / 1048576.0,
+		100.0 * (double)done / (double)total, (now - p->start_ns) / 1e9);
+}
+
+/* The unique files of the metadata, sorted by path (a shared file may be
+ * referenced by several subtasks, always with the same size and xxh3). */
+static int collect_files(const struct sl_snap_metadata *m, struct restore_file **out,
+			 uint32_t *n_out)
+{
+	struct restore_file *v = NULL;
+	uint32_t n = 0, u = 0;
+
+	for (uint32_t i = 0; i < m->n_operators; i++)
+		for (uint32_t s = 0; s < m->operators[i].parallelism; s++)
+			n += m->operators[i].subtasks[s].n_files;
+	v = calloc(n + 1, sizeof(*v));
+	if (v == NULL)
+		return -ENOMEM;
+	n = 0;
+	for (uint32_t i = 0; i < m->n_operators; i++)
+		for (uint32_t s = 0; s < m->operators[i].parallelism; s++)
+			for (uint32_t f = 0; f < m->operators[i].subtasks[s].n_files; f++)
+				v[n++].ref = &m->operators[i].subtasks[s].files[f];
+	qsort(v, n, sizeof(*v), cmp_file);
+	for (uint32_t i = 0; i < n; i++)
+		if (u == 0 || strcmp(v[u - 1].ref->path, v[i].ref->path) != 0)
+			v[u++] = v[i];
+	*out = v;
+	*n_out = u;
+	return 0;
+}
+
+/*
+ * Read and check every file of the checkpoint in `dir` (metadata in r->meta).
+ * On failure `msg` names the file: "chk-7/x.kstate: checksum mismatch ...".
+ * @return 0, -ENOMEM, or another negative errno (the checkpoint is damaged)
+ */
+static int read_checkpoint(struct sl_job *job, const char *dir, struct sl_job_restore *r,
+			   char *msg, size_t msg_len)
+{
+	const char *base = strrchr(dir, '/') ? strrchr(dir, '/') + 1 : dir;
+	struct read_progress prog = { job->name, base, mono_ns(), 0 };
+	struct sl_io_read_conf conf = {
+		.dir = dir,
+		.nofollow = true,
+		.progress = on_read_progress,
+		.progress_arg = &prog,
+	};
+	struct sl_io_read_stats stats;
+	struct sl_io_read_file *rf = NULL;
+	char (*paths)[SL_SNAP_PATH_MAX + 4] = NULL;
+	uint64_t total = 0;
+	int rc;
+
+	prog.next_ns = prog.start_ns + PROGRESS_PERIOD_NS;
+	if ((rc = collect_files(r->meta, &r->files, &r->n_files)) < 0)
+		return rc;
+	rf = calloc(r->n_files + 1, sizeof(*rf));
+	paths = calloc(r->n_files + 1, sizeof(*paths));
+	if (rf == NULL || paths == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (uint32_t i = 0; i < r->n_files; i++) {
+		const struct sl_snap_file_ref *ref = r->files[i].ref;
+
+		/* the metadata loader checked the paths already; "shared/NAME"
+		 * lies beside the checkpoint directory */
+		if (sl_snap_path_check(ref->path, r->meta->kind == SL_SNAP_CHECKPOINT) < 0) {
+			msgf(msg, msg_len, 0, "%s/_metadata: path \"%s\" escapes the directory",
+				 base, ref->path);
+			rc = -EINVAL;
+			goto out;
+		}
+		snprintf(paths[i], sizeof(paths[i]), "%s%s", is_shared(ref) ? "../" : "",
+			 ref->path);
+		rf[i].path = paths[i];
+		total += ref->size;
+	}
+	/* O_NOFOLLOW guards the file itself; a symlinked shared/ could point
+	 * anywhere, so refuse it too */
+	for (uint32_t i = 0; i < r->n_files; i++) {
+		char shared[4200];
+		struct stat st;
+		int n;
+
+		if (!is_shared(r->files[i].ref))
+			continue;
+		n = snprintf(shared, sizeof(shared), "%s/../" SL_SNAP_SHARED_DIR, dir);
+		if (n < 0 || (size_t)n >= sizeof(shared) || lstat(shared, &st) < 0 ||
+		    !S_ISDIR(st.st_mode)) {
+			msgf(msg, msg_len, 0, SL_SNAP_SHARED_DIR ": %s",
+				 n > 0 && lstat(shared, &st) == 0 ?
+				 "not a directory (symlink?)" : "missing");
+			rc = -ELOOP;
+			goto out;
+		}
+		break;
+	}
+	rc = sl_io_read_files(rf, r->n_files, &conf, &stats);
+	for (uint32_t i = 0; i < r->n_files; i++) {
+		r->files[i].data = rf[i].data;
+		r->files[i].len = rf[i].len;
+	}
+	if (rc < 0) {
+		for (uint32_t i = 0; i < r->n_files; i++) {
+			const char *ref_path = r->files[i].ref->path;
+			char name[SL_SNAP_PATH_MAX + 300];
+			struct sl_io_read_file d;
+
+			if (rf[i].error_op == SL_IO_READ_OK ||
+			    rf[i].error_op == SL_IO_READ_CANCELED)
+				continue;
+			snprintf(name, sizeof(name), "%s%s%s", is_shared(r->files[i].ref) ? "" : base,
+				 is_shared(r->files[i].ref) ? "" : "/", ref_path);
+			if (rf[i].error == -ENOENT)
+				msgf(msg, msg_len, 0, "%s: missing", name);
+			else if (rf[i].error == -ELOOP)
+				msgf(msg, msg_len, 0, "%s: is a symlink (refused)", name);
+			else {
+				d = rf[i];
+				d.path = name;
+				sl_io_read_describe(&d, msg, msg_len);
+			}
+			break;
+		}
+		goto out;
+	}
+	for (uint32_t i = 0; i < r->n_files; i++) {
+		const struct sl_snap_file_ref *ref = r->files[i].ref;
+		const char *sep = is_shared(ref) ? "" : "/";
+		const char *b = is_shared(ref) ? "" : base;
+		uint64_t hash;
+
+		if (r->files[i].len != ref->size) {
+			msgf(msg, msg_len, 0, "%s%s%s: size %" PRIu64 ", metadata says %" PRIu64 " (truncated or overwritten)",
+				 b, sep, ref->path, r->files[i].len, ref->size);
+			rc = -EBADMSG;
+			goto out;
+		}
+		hash = XXH3_64bits(r->files[i].data, r->files[i].len);
+		if (hash != ref->xxh3) {
+			msgf(msg, msg_len, 0, "%s%s%s: checksum mismatch (xxh3 %016" PRIx64 ", metadata says %016" PRIx64 ")",
+				 b, sep, ref->path, hash, ref->xxh3);
+			rc = -EBADMSG;
+			goto out;
+		}
+	}
+	if (total >= (64u << 20))
+		fprintf(stderr, "[%s] read %s: %.1f MiB in %u files in %.2f s (%.0f MiB/s%s), checked\n",
+			job->name, base, total / 1048576.0, r->n_files,
+			(mono_ns() - prog.start_ns) / 1e9,
+			stats.elapsed_ns ? (double)stats.bytes / 1048576.0 /
+						   ((double)stats.elapsed_ns / 1e9) : 0.0,
+			stats.direct_files == stats.files ? ", O_DIRECT" : "");
+	rc = 0;
+out:
+	free(rf);
+	free(paths);
+	if (rc < 0)
+		release_files(r);
+	return rc;
+}
+
+/* The metadata of `dir`, then all of its files, read and checked.  With
+ * id != 0, dir must be chk-<id> of a root and hold that checkpoint. */
+static int load_checkpoint(struct sl_job *job, const char *dir, uint64_t id,
+			   struct sl_job_restore *r, struct sl_snap_err *err)
+{
+	const char *base = strrchr(dir, '/') ? strrchr(dir, '/') + 1 : dir;
+	struct stat st;
+	int rc;
+
+	if (id != 0) {
+		if (lstat(dir, &st) < 0)
+			return msgf(err->msg, sizeof(err->msg), -errno, "%s: %s", base, strerror(errno));
+		if (S_ISLNK(st.st_mode))
+			return msgf(err->msg, sizeof(err->msg), -ELOOP, "%s: is a symlink (refused)", base);
+	}
+	if ((rc = sl_snap_meta_load(dir, &r->meta, err)) < 0)
+		return rc;
+	if (id != 0 && (r->meta->checkpoint_id != id || r->meta->kind != SL_SNAP_CHECKPOINT)) {
+		msgf(err->msg, sizeof(err->msg), 0, "%s: metadata describes %s %" PRIu64, base,
+			 r->meta->kind == SL_SNAP_CHECKPOINT ? "checkpoint" : "savepoint",
+			 r->meta->checkpoint_id);
+		rc = -EBADMSG;
+	} else
+		rc = read_checkpoint(job, dir, r, err->msg, sizeof(err->msg));
+	if (rc < 0) {
+		sl_snap_meta_free(r->meta);
+		r->meta = NULL;
+	}
+	return rc;
 }
 
 /* ------------------------------------------------------------ choosing */
@@ -190,7 +451,7 @@ static int choose_latest(struct sl_job *job, struct sl_job_restore *r)
 			skipped++;
 			continue;
 		}
-		v = sl_snap_chk_validate(root, ids[i], &r->meta, &err);
+		v = load_checkpoint(job, dir, ids[i], r, &err);
 		if (v == -ENOTSUP) {
 			rc = version_error(job, dir, &err);
 			break;
@@ -251,7 +512,7 @@ static int choose_dir(struct sl_job *job, const char *path,
 			    "--restore %s: not a checkpoint or savepoint (it has no %s file: an incomplete checkpoint or another directory); give a complete chk-<n> or savepoint directory, or 'latest'",
 			    path, SL_SNAP_METADATA_NAME);
 	}
-	rc = sl_snap_dir_validate(path, &r->meta, &err);
+	rc = load_checkpoint(job, path, 0, r, &err);
 	if (rc == -ENOTSUP)
 		return version_error(job, path, &err);
 	if (rc < 0)
@@ -369,6 +630,7 @@ int sl_job_restore_from(struct sl_job *job, const char *what)
 	if (rc == 0)
 		rc = check_job(job, r);
 	if (rc < 0) {
+		release_files(r);
 		sl_snap_meta_free(r->meta);
 		free(r);
 		return rc;
@@ -396,18 +658,26 @@ int __sl_restore_src_open(const struct sl_job_restore *r,
 			  const struct sl_snap_file_ref *ref,
 			  struct sl_snap_src *src, struct sl_snap_err *err)
 {
+	struct restore_file key = { .ref = ref };
+	const struct restore_file *f = NULL;
 	char path[8400];
 	int n;
 
-	/* "shared/NAME" lies beside the checkpoint directory; the path was
-	 * checked (sl_snap_path_check) when the metadata was loaded */
-	if (strncmp(ref->path, SL_SNAP_SHARED_DIR "/", sizeof(SL_SNAP_SHARED_DIR)) == 0)
+	if (r->n_files > 0)
+		f = bsearch(&key, r->files, r->n_files, sizeof(key), cmp_file);
+	if (f != NULL && f->data != NULL) {
+		/* src->name points into the metadata, which outlives the source */
+		*src = (struct sl_snap_src){ .name = ref->path, .data = f->data,
+					     .len = f->len, .fd = -1 };
+		return 0;
+	}
+	/* released already (a subtask restored again): read the file */
+	if (is_shared(ref))
 		n = snprintf(path, sizeof(path), "%s/../%s", r->dir, ref->path);
 	else
 		n = snprintf(path, sizeof(path), "%s/%s", r->dir, ref->path);
 	if (n < 0 || (size_t)n >= sizeof(path))
 		return -ENAMETOOLONG;
-	/* src->name points into the metadata, which outlives the source */
 	return sl_snap_src_open(src, path, ref->path, err);
 }
 
@@ -569,6 +839,8 @@ void __sl_restore_poll(struct sl_job *job)
 	done = __atomic_load_n(&r->read_bytes, __ATOMIC_RELAXED);
 	if (atomic_load(&job->tasks_restored) >= job->n_tasks) {
 		r->reported_done = true;
+		/* every subtask loaded its state: the bytes are not needed */
+		release_files(r);
 		check_blobs_taken(job);
 		if (atomic_load(&job->failed))
 			return;
