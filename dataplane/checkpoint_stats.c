@@ -53,6 +53,7 @@
  *       sync_ns        synchronous part of the snapshot, on the lcore
  *       async_ns       snapshot to everything durable
  *       state_bytes, full_state_bytes, inflight_bytes   this subtask's
+ *       state_memory_bytes keyed state in memory at its snapshot
  *       decline_reason why it declined, or null
  */
 #include <stdio.h>
@@ -131,7 +132,7 @@ static json_t *subtask_json(const struct sl_job *job, const struct sl_coord_ckpt
 		status = "finished";
 	else
 		status = a->status < 0 ? "declined" : "acknowledged";
-	return json_pack("{s:s, s:I, s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
+	return json_pack("{s:s, s:I, s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
 			 "operator", tk->node->uid,
 			 "index", (json_int_t)tk->pub.info.index,
 			 "status", status,
@@ -142,6 +143,7 @@ static json_t *subtask_json(const struct sl_job *job, const struct sl_coord_ckpt
 			 "async_ns", (json_int_t)a->async_ns,
 			 "state_bytes", (json_int_t)a->state_bytes,
 			 "full_state_bytes", (json_int_t)a->full_state_bytes,
+			 "state_memory_bytes", (json_int_t)a->state_memory_bytes,
 			 "inflight_bytes", (json_int_t)a->inflight_bytes,
 			 "decline_reason",
 			 answered && a->status < 0 ? json_string(a->reason) : json_null());

@@ -522,7 +522,7 @@ static void pause_note(struct pause_watch *w, const json_t *doc)
 			const json_t *sub = json_array_get(subs, t);
 			const char *op = json_string_value(json_object_get(sub, "operator"));
 			if (op == NULL || strcmp(op, "count") != 0 ||
-			    jint(sub, "full_state_bytes") < w->min_state)
+			    jint(sub, "state_memory_bytes") < w->min_state)
 				continue;
 			w->id[w->n] = id;
 			w->sync_ns[w->n++] = jint(sub, "sync_ns");
