@@ -1022,7 +1022,10 @@ static int flaky_process(void *op, struct sl_task *t, unsigned input, struct sl_
 
 	(void)input;
 	f->seen += b->count;
-	if (f->seen >= f->after && __atomic_load_n(&flaky_left, __ATOMIC_RELAXED) > 0 &&
+	/* subtask 0 only: two subtasks failing at once would be one job
+	 * failure, one restart */
+	if (t->info.index == 0 && f->seen >= f->after &&
+	    __atomic_load_n(&flaky_left, __ATOMIC_RELAXED) > 0 &&
 	    __atomic_fetch_sub(&flaky_left, 1, __ATOMIC_RELAXED) > 0) {
 		sl_task_error(t, "injected I/O error after %" PRIu64 " records", f->seen);
 		return -EIO;
