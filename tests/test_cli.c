@@ -27,6 +27,8 @@
 
 #include "sluice/control_socket.h"
 
+#include "tree_hash.h"
+
 #define SLUICE SL_BUILD_ROOT "/sluice"
 
 struct run {
@@ -362,45 +364,6 @@ Test(cli, checkpoints_of_a_running_job, .timeout = 120)
 }
 
 /* ------------------------------------------------------------- --restore */
-
-static XXH3_state_t *tree_state;
-static size_t tree_prefix;
-
-static int tree_entry(const char *path, const struct stat *st, int type,
-		      struct FTW *ftw)
-{
-	(void)ftw;
-	XXH3_64bits_update(tree_state, path + tree_prefix, strlen(path + tree_prefix) + 1);
-	XXH3_64bits_update(tree_state, &st->st_mode, sizeof(st->st_mode));
-	XXH3_64bits_update(tree_state, &st->st_size, sizeof(st->st_size));
-	XXH3_64bits_update(tree_state, &st->st_mtim, sizeof(st->st_mtim));
-	XXH3_64bits_update(tree_state, &st->st_ino, sizeof(st->st_ino));
-	if (type == FTW_F) {
-		char buf[65536];
-		ssize_t n;
-		int fd = open(path, O_RDONLY);
-
-		cr_assert_geq(fd, 0, "%s", path);
-		while ((n = read(fd, buf, sizeof(buf))) > 0)
-			XXH3_64bits_update(tree_state, buf, (size_t)n);
-		close(fd);
-	}
-	return 0;
-}
-
-/* Names, types, sizes, mtimes, inodes and contents of everything under dir. */
-static uint64_t tree_hash(const char *dir)
-{
-	uint64_t h;
-
-	tree_state = XXH3_createState();
-	XXH3_64bits_reset(tree_state);
-	tree_prefix = strlen(dir);
-	cr_assert_eq(nftw(dir, tree_entry, 16, FTW_PHYS), 0);
-	h = XXH3_64bits_digest(tree_state);
-	XXH3_freeState(tree_state);
-	return h;
-}
 
 static void write_restore_job(const char *path, const char *name, const char *ckdir)
 {
