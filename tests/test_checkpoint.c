@@ -25,6 +25,7 @@
 
 #include "ckpt_cut.h"
 #include "eal_fixture.h"
+#include "gen_events.h"
 #include "sluice/control_socket.h"
 #include "sluice/io.h"
 #include "sluice/job.h"
@@ -34,22 +35,10 @@
 #define KEYS 1000
 #define P 2
 
-struct rec {
-	uint64_t key;
-	int64_t ts;
-	uint64_t value;
-};
-
+/* this suite's generator: seed 11, KEYS keys */
 static void gen_conf(struct sl_generator_conf *g, uint64_t count, double rate)
 {
-	sl_generator_conf_defaults(g);
-	sl_schema_add(&g->schema, "key", SL_TYPE_U64, 0);
-	sl_schema_add(&g->schema, "ts", SL_TYPE_TIMESTAMP, 0);
-	sl_schema_add(&g->schema, "value", SL_TYPE_U64, 0);
-	g->seed = 11;
-	g->count = count;
-	g->rate = rate;
-	g->key_cardinality = KEYS;
+	gen_events_conf(g, 11, count, rate, KEYS);
 }
 
 struct tally {
@@ -83,9 +72,9 @@ static void add_inflight(void *arg, const char *owner, const char *sender,
 	(void)owner;
 	if (strcmp(sender, "gen") != 0)
 		return;
-	cr_assert_eq(b->record_size, sizeof(struct rec));
+	cr_assert_eq(b->record_size, sizeof(struct gen_event));
 	for (uint32_t i = 0; i < b->record_count; i++) {
-		const struct rec *r = (const struct rec *)b->records + i;
+		const struct gen_event *r = (const struct gen_event *)b->records + i;
 		cr_assert_lt(r->key, KEYS);
 		t->got[r->key]++;
 	}
@@ -139,7 +128,7 @@ static uint64_t check_cut(const char *root, uint64_t id,
 		cr_assert(next >= cov->pos[s] || cov->pos[s] >= g->count, "checkpoint %"
 			  PRIu64 ": generator subtask %u's offset went back", id, s);
 		for (; cov->pos[s] < next; cov->pos[s] += P) {
-			struct rec r;
+			struct gen_event r;
 			sl_generator_record(g, cov->pos[s], &r);
 			cov->expect[r.key]++;
 			cov->total++;
@@ -712,11 +701,11 @@ static void over_inflight(void *arg, const char *owner, const char *sender,
 
 	(void)owner;
 	cr_assert_str_eq(sender, "gen");
-	cr_assert_eq(b->record_size, sizeof(struct rec));
+	cr_assert_eq(b->record_size, sizeof(struct gen_event));
 	for (uint32_t i = 0; i < b->record_count; i++, w->next++) {
-		struct rec r;
+		struct gen_event r;
 		sl_generator_record(w->g, w->next, &r);
-		cr_assert_eq(memcmp((const struct rec *)b->records + i, &r, sizeof(r)), 0,
+		cr_assert_eq(memcmp((const struct gen_event *)b->records + i, &r, sizeof(r)), 0,
 			     "persisted record %u of a batch is generator record %" PRIu64,
 			     i, w->next);
 	}
@@ -788,7 +777,7 @@ static size_t backpressured(enum sl_ckpt_mode mode, struct sl_job_checkpoints *s
 		/* the sink's checksum covers exactly records [0, its count) */
 		cr_assert_geq(c->sink, done, "the sink's count only grows");
 		for (; done < c->sink; done++) {
-			struct rec r;
+			struct gen_event r;
 			sl_generator_record(&g, done, &r);
 			prefix += XXH3_64bits(&r, sizeof(r));
 		}

@@ -26,6 +26,7 @@
 #include <xxhash.h>
 
 #include "eal_fixture.h"
+#include "gen_events.h"
 #include "tree_hash.h"
 #include "sluice/job.h"
 #include "sluice/keygroup.h"
@@ -35,22 +36,10 @@
 #define KEYS 500
 #define GEN_P 2
 
-struct rec {
-	uint64_t key;
-	int64_t ts;
-	uint64_t value;
-};
-
+/* this suite's generator: seed 23, KEYS keys */
 static void gen_conf(struct sl_generator_conf *g, uint64_t count, double rate)
 {
-	sl_generator_conf_defaults(g);
-	sl_schema_add(&g->schema, "key", SL_TYPE_U64, 0);
-	sl_schema_add(&g->schema, "ts", SL_TYPE_TIMESTAMP, 0);
-	sl_schema_add(&g->schema, "value", SL_TYPE_U64, 0);
-	g->seed = 23;
-	g->count = count;
-	g->rate = rate;
-	g->key_cardinality = KEYS;
+	gen_events_conf(g, 23, count, rate, KEYS);
 }
 
 static uint64_t now_ns(void)
@@ -83,7 +72,7 @@ static void expect(const struct sl_generator_conf *g, struct expected *e)
 
 	memset(e, 0, sizeof(*e));
 	for (uint64_t i = 0; i < g->count; i++) {
-		struct rec r;
+		struct gen_event r;
 		uint64_t row[2];
 
 		sl_generator_record(g, i, &r);
@@ -832,7 +821,7 @@ Test(restore, file_source_resumes_at_its_byte_offset, .timeout = 120)
 	cr_assert_not_null(f);
 	gen_conf(&g, count, 0);
 	for (uint64_t i = 0; i < count; i++) {
-		struct rec r;
+		struct gen_event r;
 		sl_generator_record(&g, i, &r);
 		cr_assert_eq(fwrite(&r, sizeof(r), 1, f), 1);
 		checksum += XXH3_64bits(&r, sizeof(r));
@@ -851,7 +840,7 @@ Test(restore, file_source_resumes_at_its_byte_offset, .timeout = 120)
 	snprintf(fs.ts_field, sizeof(fs.ts_field), "ts");
 
 	struct stopper stop = { .root = root, .src_uid = "src",
-				.end = count * sizeof(struct rec), .min_records = count / 4 };
+				.end = count * sizeof(struct gen_event), .min_records = count / 4 };
 	for (int run = 0; run < 2; run++) {
 		struct sl_count_result *res = run == 0 ? &first : &got;
 
