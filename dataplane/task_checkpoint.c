@@ -349,10 +349,6 @@ static void persist(struct sl_ckpt_ctx *ck, unsigned channel,
 	if (ck->err || ck->aborted ||
 	    (b->kind != SL_BATCH_DATA && b->kind != SL_BATCH_WATERMARK))
 		return;
-	/* a marker of an earlier checkpoint still queued (unaligned barriers
-	 * overtake it) is no data: a restore has no use for it */
-	if (b->kind != SL_BATCH_DATA && b->kind != SL_BATCH_WATERMARK)
-		return;
 	if ((rc = chan_enc(ck)) < 0 ||
 	    (rc = sl_snap_chan_enc_add(ck->cenc, channel, &cb)) < 0) {
 		ck_fail(ck, rc, "persisting channel state: %s", strerror(-rc));
@@ -412,6 +408,11 @@ static void forward(struct task *t, struct sl_ckpt_ctx *ck)
 	}
 }
 
+static uint64_t tsc_ns(const struct task *t, uint64_t tsc)
+{
+	return (uint64_t)((double)tsc * 1e9 / (double)t->job->tsc_hz);
+}
+
 int __sl_ckpt_snapshot(struct task *t, uint64_t id, bool unaligned,
 		       bool switched)
 {
@@ -446,17 +447,11 @@ int __sl_ckpt_snapshot(struct task *t, uint64_t id, bool unaligned,
 			consumed[i] = t->in[i].consumed;
 		sl_bt_snapshot_taken(t->bt, id, consumed, 0);
 	}
-	ck->sync_ns = (rte_get_tsc_cycles() - ck->snap_start_tsc) * 1000000000ULL /
-		      t->job->tsc_hz;
+	ck->sync_ns = tsc_ns(t, rte_get_tsc_cycles() - ck->snap_start_tsc);
 	return 0;
 }
 
 /* ------------------------------------------------------ acknowledging */
-
-static uint64_t tsc_ns(const struct task *t, uint64_t tsc)
-{
-	return (uint64_t)((double)tsc * 1e9 / (double)t->job->tsc_hz);
-}
 
 static void free_ck(struct task *t, struct sl_ckpt_ctx *ck, bool free_handles)
 {
