@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * The main lcore's side of checkpointing: the coordinator, the io writer
- * (polled here), the rings to and from the subtasks, and the finalization
- * of complete checkpoints (the _metadata file, written last).
+ * The main lcore's side of checkpointing: the coordinator, the io writers
+ * of the layout (each polled here, inline by a worker lcore, or on an
+ * lcore of its own), the rings to and from the subtasks, and the
+ * finalization of complete checkpoints (the _metadata file, written last).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -15,6 +16,9 @@
 #include <unistd.h>
 
 #include <rte_cycles.h>
+#include <rte_errno.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
 #include <rte_ring.h>
 #include <xxhash.h>
 
@@ -211,10 +215,129 @@ static uint64_t fingerprint(const struct sl_job *job)
 	return h;
 }
 
+/* Which writer serves subtasks on `lcore`: the one listing it, else the
+ * one without a list, else the first. */
+static unsigned io_writer_of(const struct sl_job *job, unsigned lcore)
+{
+	int rest = -1;
+
+	for (unsigned i = 0; i < job->n_io_layout; i++) {
+		const struct job_io_layout *w = &job->io_layout[i];
+		if (w->n_serves == 0 && rest < 0)
+			rest = (int)i;
+		for (unsigned k = 0; k < w->n_serves; k++)
+			if (w->serves[k] == lcore)
+				return i;
+	}
+	return rest < 0 ? 0 : (unsigned)rest;
+}
+
+/* Create the io writers of the layout (one on the main lcore without
+ * any), tell every subtask its writer, and start those with an lcore of
+ * their own. */
+static int io_writers_start(struct sl_job *job)
+{
+	const unsigned n = job->n_io_layout ? job->n_io_layout : 1;
+	const unsigned main_lcore = rte_get_main_lcore();
+	char name[RTE_RING_NAMESIZE];
+
+	for (unsigned i = 0; i < n; i++) {
+		struct ckpt_io *io = &job->io[i];
+		struct sl_io_writer_conf wc = {
+			.name = name, .socket = SOCKET_ID_ANY,
+			.idle_sleep_max_us = job->cfg.idle_sleep_max_us,
+		};
+
+		io->poll = job->n_io_layout ? job->io_layout[i].poll : SL_IO_POLL_INLINE;
+		io->lcore = job->n_io_layout ? job->io_layout[i].lcore : main_lcore;
+		io->on_main = io->poll == SL_IO_POLL_INLINE && io->lcore == main_lcore;
+		if (io->poll != SL_IO_POLL_OWN)
+			wc.socket = (int)rte_lcore_to_socket_id(io->lcore);
+		snprintf(name, sizeof(name), "slw%uw%u", job->run_id, i);
+		io->w = sl_io_writer_create(&wc);
+		io->served = calloc(job->n_tasks ? job->n_tasks : 1, sizeof(*io->served));
+		job->n_io = i + 1;
+		if (io->w == NULL || io->served == NULL) {
+			__sl_job_fail(job, io->w ? -ENOMEM : -rte_errno,
+				      "cannot create io writer %u: %s", i,
+				      io->w ? "out of memory" : rte_strerror(rte_errno));
+			return -ENOMEM;
+		}
+		if (job->cfg.checkpoint.io_fault != NULL)
+			sl_io_writer_fault_set(io->w, job->cfg.checkpoint.io_fault);
+	}
+	for (uint32_t t = 0; t < job->n_tasks; t++) {
+		struct task *tk = &job->tasks[t];
+		struct ckpt_io *io = &job->io[io_writer_of(job, tk->pub.info.lcore)];
+		tk->io = io->w;
+		io->served[io->n_served++] = tk;
+	}
+	for (unsigned i = 0; i < job->n_io; i++) {
+		struct ckpt_io *io = &job->io[i];
+		if (io->poll == SL_IO_POLL_INLINE && !io->on_main) {
+			struct lcore_ctx *lc = &job->lcores[io->lcore];
+			lc->io = io;
+			lc->job = job;
+			lc->lcore = io->lcore;
+		} else if (io->poll == SL_IO_POLL_OWN) {
+			int rc = rte_eal_remote_launch(sl_io_writer_lcore_main,
+						       io->w, io->lcore);
+			if (rc != 0) {
+				__sl_job_fail(job, -EBUSY,
+					      "cannot start io writer %u on lcore %u: %s",
+					      i, io->lcore, strerror(-rc));
+				return -EBUSY;
+			}
+			io->launched = true;
+		}
+	}
+	return 0;
+}
+
+/* Stop the writers of every run, polled anywhere: they finish what is
+ * queued and in flight, deliver the completions, and are freed. */
+static void io_writers_free(struct sl_job *job)
+{
+	for (unsigned i = 0; i < job->n_io; i++) {
+		struct ckpt_io *io = &job->io[i];
+		if (io->launched) {
+			sl_io_writer_stop(io->w);
+			rte_eal_wait_lcore(io->lcore);
+		}
+		sl_io_writer_destroy(io->w);
+		free(io->served);
+		memset(io, 0, sizeof(*io));
+	}
+	job->n_io = 0;
+}
+
+void __sl_ckpt_io_stop_lcores(struct sl_job *job)
+{
+	for (unsigned i = 0; i < job->n_io; i++)
+		if (job->io[i].launched)
+			sl_io_writer_stop(job->io[i].w);
+}
+
+int __sl_ckpt_io_poll_inline(struct lcore_ctx *lc)
+{
+	return (int)sl_io_writer_poll(lc->io->w, 256);
+}
+
+/* An lcore polling a writer inline keeps polling it until every subtask
+ * it serves ended with its checkpoints written, and nothing is left. */
+bool __sl_ckpt_io_idle(const struct lcore_ctx *lc)
+{
+	const struct ckpt_io *io = lc->io;
+
+	for (unsigned i = 0; i < io->n_served; i++)
+		if (!task_done(io->served[i]))
+			return false;
+	return sl_io_writer_outstanding(io->w) == 0;
+}
+
 int __sl_ckpt_control_start(struct sl_job *job)
 {
 	const struct sl_checkpoint_config *c = &job->cfg.checkpoint;
-	struct sl_io_writer_conf wc = { .socket = SOCKET_ID_ANY };
 	struct statvfs vfs;
 	char name[RTE_RING_NAMESIZE], err[256];
 	int rc;
@@ -241,16 +364,13 @@ int __sl_ckpt_control_start(struct sl_job *job)
 		return -ENOSPC;
 	}
 	job->job_id = fingerprint(job);
-	snprintf(name, sizeof(name), "slw%u", job->run_id);
-	wc.name = name;
-	job->io = sl_io_writer_create(&wc);
-	if (job->io != NULL && c->io_fault != NULL)
-		sl_io_writer_fault_set(job->io, c->io_fault);
+	if ((rc = io_writers_start(job)) < 0)
+		return rc;
 	job->done_seen = calloc(job->n_tasks, sizeof(bool));
 	snprintf(name, sizeof(name), "sla%u", job->run_id);
 	job->acks = rte_ring_create_elem(name, sizeof(struct sl_ckpt_task_ack),
 					 4096, SOCKET_ID_ANY, RING_F_SC_DEQ);
-	if (job->io == NULL || job->acks == NULL || job->done_seen == NULL) {
+	if (job->acks == NULL || job->done_seen == NULL) {
 		__sl_job_fail(job, -ENOMEM, "cannot set up checkpointing: out of memory");
 		return -ENOMEM;
 	}
@@ -309,7 +429,9 @@ int __sl_ckpt_control_poll(struct sl_job *job)
 
 	if (job->coord == NULL)
 		return 0;
-	work += (int)sl_io_writer_poll(job->io, 256);
+	for (unsigned i = 0; i < job->n_io; i++)
+		if (job->io[i].on_main)
+			work += (int)sl_io_writer_poll(job->io[i].w, 256);
 	/* No checkpoint before every subtask restored: one could complete,
 	 * and retention then remove files still being read. */
 	if (job->restore != NULL &&
@@ -430,13 +552,12 @@ static void summarize(struct sl_job *job)
 void __sl_ckpt_control_stop(struct sl_job *job)
 {
 	summarize(job);
-	if (job->coord == NULL && job->io == NULL)
+	if (job->coord == NULL && job->n_io == 0)
 		return;
-	/* the writer first: it finishes what is in flight (a failed job may
-	 * leave checkpoints mid-write) and delivers the completions while
+	/* the writers first: they finish what is in flight (a failed job may
+	 * leave checkpoints mid-write) and deliver the completions while
 	 * the subtasks' files and completion rings still exist */
-	if (job->io != NULL)
-		sl_io_writer_destroy(job->io);
+	io_writers_free(job);
 	for (uint32_t i = 0; i < job->n_tasks; i++)
 		__sl_ckpt_task_fini(&job->tasks[i]);
 	/* checkpoints the run left unfinished (it failed or was cancelled):
@@ -455,7 +576,6 @@ void __sl_ckpt_control_stop(struct sl_job *job)
 	rte_ring_free(job->acks);
 	free(job->done_seen);
 	job->done_seen = NULL;
-	job->io = NULL;
 	job->coord = NULL;
 	job->acks = NULL;
 }

@@ -93,6 +93,8 @@ void sl_job_free(struct sl_job *job)
 		free(job->nodes[i].placement);
 	}
 	free(job->nodes);
+	for (unsigned i = 0; i < job->n_io_layout; i++)
+		free(job->io_layout[i].serves);
 	__sl_restore_free(job);
 	free(job->task_stats);
 	free(job->lcore_stats);
@@ -281,6 +283,100 @@ int sl_job_place(struct sl_job *job, int node, uint32_t subtask,
 	}
 	job->nodes[node].placement[subtask] = (int)lcore;
 	return 0;
+}
+
+/* The writer polled on `lcore`, or that serves it (by its list); -1. */
+static int io_writer_on(const struct sl_job *job, unsigned lcore)
+{
+	for (unsigned i = 0; i < job->n_io_layout; i++)
+		if (job->io_layout[i].lcore == lcore)
+			return (int)i;
+	return -1;
+}
+
+static int io_writer_serving(const struct sl_job *job, unsigned lcore)
+{
+	for (unsigned i = 0; i < job->n_io_layout; i++)
+		for (unsigned k = 0; k < job->io_layout[i].n_serves; k++)
+			if (job->io_layout[i].serves[k] == lcore)
+				return (int)i;
+	return -1;
+}
+
+int sl_job_add_io_writer(struct sl_job *job, enum sl_io_poll poll,
+			 unsigned lcore, const unsigned *serves,
+			 unsigned n_serves)
+{
+	struct job_io_layout *w;
+	int o;
+
+	job->err_node = -1;
+	if (poll != SL_IO_POLL_OWN && poll != SL_IO_POLL_INLINE) {
+		job_errorf(job, "io writer: unknown poll mode %d", (int)poll);
+		return -EINVAL;
+	}
+	if (job->n_io_layout == SL_JOB_IO_WRITERS_MAX) {
+		job_errorf(job, "at most %d io writers; let one writer serve several lcores",
+			   SL_JOB_IO_WRITERS_MAX);
+		return -EINVAL;
+	}
+	if (lcore >= RTE_MAX_LCORE || (n_serves > 0 && serves == NULL)) {
+		job_errorf(job, "io writer: lcore %u is not an lcore id (0..%d)",
+			   lcore, RTE_MAX_LCORE - 1);
+		return -EINVAL;
+	}
+	if ((o = io_writer_on(job, lcore)) >= 0) {
+		job_errorf(job, "lcore %u already polls io writer %d; one writer per lcore",
+			   lcore, o);
+		return -EINVAL;
+	}
+	if (poll == SL_IO_POLL_OWN && (o = io_writer_serving(job, lcore)) >= 0) {
+		job_errorf(job, "lcore %u runs an io writer of its own, so it hosts no subtasks, but io writer %d serves it; list worker lcores in serves",
+			   lcore, o);
+		return -EINVAL;
+	}
+	if (n_serves == 0)
+		for (unsigned i = 0; i < job->n_io_layout; i++)
+			if (job->io_layout[i].n_serves == 0) {
+				job_errorf(job, "io writer %u already serves every lcore no other writer lists; give this one the lcores it serves",
+					   i);
+				return -EINVAL;
+			}
+	for (unsigned k = 0; k < n_serves; k++) {
+		if (serves[k] >= RTE_MAX_LCORE) {
+			job_errorf(job, "io writer: %u in its served lcores is not an lcore id (0..%d)",
+				   serves[k], RTE_MAX_LCORE - 1);
+			return -EINVAL;
+		}
+		if ((o = io_writer_serving(job, serves[k])) >= 0) {
+			job_errorf(job, "lcore %u is already served by io writer %d; each lcore submits to one writer",
+				   serves[k], o);
+			return -EINVAL;
+		}
+		for (unsigned j = 0; j < k; j++)
+			if (serves[j] == serves[k]) {
+				job_errorf(job, "lcore %u is listed twice in the served lcores",
+					   serves[k]);
+				return -EINVAL;
+			}
+		o = io_writer_on(job, serves[k]);
+		if (serves[k] == lcore ? poll == SL_IO_POLL_OWN
+				       : o >= 0 && job->io_layout[o].poll == SL_IO_POLL_OWN) {
+			job_errorf(job, "lcore %u runs an io writer of its own and hosts no subtasks; list worker lcores in serves",
+				   serves[k]);
+			return -EINVAL;
+		}
+	}
+	w = &job->io_layout[job->n_io_layout];
+	*w = (struct job_io_layout){ .poll = poll, .lcore = lcore };
+	if (n_serves > 0) {
+		w->serves = malloc(n_serves * sizeof(*serves));
+		if (w->serves == NULL)
+			return -ENOMEM;
+		memcpy(w->serves, serves, n_serves * sizeof(*serves));
+		w->n_serves = n_serves;
+	}
+	return (int)job->n_io_layout++;
 }
 
 int sl_job_plan(struct sl_job *job)

@@ -81,11 +81,23 @@ struct jf_place {
 	int subtask; /* -1 = every subtask */
 };
 
+/* One `layout.io-writers` entry, checked against the EAL in prepare. */
+struct jf_writer {
+	int line;	   /* of its lcore: */
+	unsigned lcore;
+	bool own;
+	unsigned n_serves;
+	unsigned serves[64];
+	int serves_line[64];
+};
+
 struct jf_pvt {
 	struct jf_node *nodes;
 	int n_nodes;
 	struct jf_place *places;
 	unsigned n_places, cap_places;
+	struct jf_writer writers[SL_JOB_IO_WRITERS_MAX];
+	unsigned n_writers;
 };
 
 /* ------------------------------------------------------------------ loader */
@@ -2287,7 +2299,8 @@ static int parse_config(struct ld *ld, yaml_node_t *map, const char *prefix)
 
 static const char *const layout_keys[] = { "batch-size", "ring-size",
 					   "priority-ring-size", "burst-size",
-					   "idle-sleep-max", "lcores", NULL };
+					   "idle-sleep-max", "lcores",
+					   "io-writers", NULL };
 
 /* The sizes of `layout:` (needed before the job exists). */
 static int parse_layout_sizes(struct ld *ld, yaml_node_t *map)
@@ -2414,6 +2427,109 @@ static int parse_layout_lcores(struct ld *ld, yaml_node_t *map)
 	return 0;
 }
 
+static const char *const io_writer_keys[] = { "lcore", "poll", "serves", NULL };
+
+/* An lcore id in layout.io-writers[i]. */
+static int writer_lcore(struct ld *ld, yaml_node_t *v, const char *key,
+			unsigned *out)
+{
+	uint64_t x;
+	int rc;
+
+	if ((rc = want_scalar(ld, v, key, "2")) < 0)
+		return rc;
+	if (parse_u64(sval(v), &x) < 0 || x >= RTE_MAX_LCORE)
+		return lerr(ld, v, key, "'%s' is not an lcore id (0..%d)", sval(v),
+			    RTE_MAX_LCORE - 1);
+	*out = (unsigned)x;
+	return 0;
+}
+
+/* One entry of layout.io-writers: {lcore: N, poll: own|inline,
+ * serves: [lcores]}. */
+static int parse_io_writer(struct ld *ld, yaml_node_t *e, size_t i)
+{
+	struct jf_writer *w = &ld->pvt->writers[ld->pvt->n_writers];
+	char key[KP_MAX], sub[KP_MAX];
+	yaml_node_t *v;
+	int rc;
+
+	kpi(key, "layout.io-writers", i);
+	if ((rc = map_check(ld, e, key, io_writer_keys, "keys of an io writer")) < 0)
+		return rc;
+	if ((v = map_get(ld, e, "lcore")) == NULL)
+		return lerr(ld, e, key,
+			    "missing 'lcore:' (the lcore that polls this writer)");
+	if ((rc = writer_lcore(ld, v, kp(sub, key, "lcore"), &w->lcore)) < 0)
+		return rc;
+	w->line = line_of(v);
+	w->own = true;
+	if ((v = map_get(ld, e, "poll")) != NULL) {
+		kp(sub, key, "poll");
+		if ((rc = want_scalar(ld, v, sub, "own")) < 0)
+			return rc;
+		if (strcmp(sval(v), "inline") == 0)
+			w->own = false;
+		else if (strcmp(sval(v), "own") != 0)
+			return lerr(ld, v, sub,
+				    "'%s' is not a poll mode: own (the lcore runs only the writer) or inline (the lcore's worker loop polls it between its subtasks)",
+				    sval(v));
+	}
+	if ((v = map_get(ld, e, "serves")) != NULL) {
+		kp(sub, key, "serves");
+		if (v->type != YAML_SEQUENCE_NODE || SEQ_LEN(v) == 0 ||
+		    SEQ_LEN(v) > RTE_DIM(w->serves))
+			return lerr(ld, v, sub,
+				    "expected a list of 1..%zu worker lcores whose subtasks submit to this writer, e.g. [1, 2]",
+				    RTE_DIM(w->serves));
+		for (size_t k = 0; k < SEQ_LEN(v); k++) {
+			yaml_node_t *l = SEQ_AT(ld, v, k);
+			if ((rc = writer_lcore(ld, l, sub, &w->serves[k])) < 0)
+				return rc;
+			w->serves_line[k] = line_of(l);
+		}
+		w->n_serves = (unsigned)SEQ_LEN(v);
+	}
+	/* an lcore of its own hosts no subtask: known here, with lines */
+	for (unsigned k = 0; w->own && k < ld->pvt->n_places; k++)
+		if (ld->pvt->places[k].lcore == w->lcore)
+			return lerr(ld, map_get(ld, e, "lcore"), key,
+				    "lcore %u runs this io writer on its own (poll: own), but layout.lcores places '%s' there (line %d); use poll: inline or another lcore",
+				    w->lcore, ld->jf->job->nodes[ld->pvt->places[k].node].uid,
+				    ld->pvt->places[k].line);
+	rc = sl_job_add_io_writer(ld->jf->job,
+				  w->own ? SL_IO_POLL_OWN : SL_IO_POLL_INLINE,
+				  w->lcore, w->n_serves ? w->serves : NULL, w->n_serves);
+	if (rc == -ENOMEM)
+		return rc;
+	if (rc < 0)
+		return lerr(ld, e, key, "%s", sl_job_error(ld->jf->job));
+	ld->pvt->n_writers++;
+	return 0;
+}
+
+static int parse_layout_io_writers(struct ld *ld, yaml_node_t *map)
+{
+	yaml_node_t *v = map_get(ld, map, "io-writers");
+	char b[64];
+	int rc;
+
+	if (v == NULL)
+		return 0;
+	if (v->type != YAML_SEQUENCE_NODE || SEQ_LEN(v) == 0)
+		return lerr(ld, v, "layout.io-writers",
+			    "expected a list of writers (lines starting with '- lcore: N'), got %s",
+			    kind_of(v, b, sizeof(b)));
+	if (SEQ_LEN(v) > SL_JOB_IO_WRITERS_MAX)
+		return lerr(ld, v, "layout.io-writers",
+			    "%zu writers; at most %d (a writer may serve several lcores)",
+			    SEQ_LEN(v), SL_JOB_IO_WRITERS_MAX);
+	for (size_t i = 0; i < SEQ_LEN(v); i++)
+		if ((rc = parse_io_writer(ld, SEQ_AT(ld, v, i), i)) < 0)
+			return rc;
+	return 0;
+}
+
 static int parse_eal(struct ld *ld, yaml_node_t *v)
 {
 	struct sl_job_file *jf = ld->jf;
@@ -2524,6 +2640,8 @@ static int load_doc(struct ld *ld)
 		if ((rc = parse_operator(ld, ops, (int)i)) < 0)
 			return rc;
 	if (layout != NULL && (rc = parse_layout_lcores(ld, layout)) < 0)
+		return rc;
+	if (layout != NULL && (rc = parse_layout_io_writers(ld, layout)) < 0)
 		return rc;
 	return plan_job(ld->jf, ld->err, ld->errlen);
 }
@@ -2727,6 +2845,32 @@ int sl_job_file_prepare(struct sl_job_file *jf, char *err, size_t errlen)
 			return jf_errf(err, errlen, jf->path, pl->line, "layout.lcores",
 				       "lcore %u is the main lcore, which runs the control plane (EAL lcores: %s); place operators on the other lcores or change the EAL -l/--lcores list",
 				       pl->lcore, lcores);
+	}
+	for (unsigned i = 0; i < pvt->n_writers; i++) {
+		const struct jf_writer *w = &pvt->writers[i];
+		char key[KP_MAX], sub[KP_MAX];
+
+		kpi(key, "layout.io-writers", i);
+		if (!rte_lcore_is_enabled(w->lcore))
+			return jf_errf(err, errlen, jf->path, w->line, key,
+				       "lcore %u does not exist in the EAL (lcores: %s); change the layout or the EAL -l/--lcores list",
+				       w->lcore, lcores);
+		if (w->own && w->lcore == main_lcore)
+			return jf_errf(err, errlen, jf->path, w->line, key,
+				       "lcore %u is the main lcore, which runs the control plane: a writer cannot have it to itself; use poll: inline (the control loop polls it, as without io-writers) or a worker lcore",
+				       w->lcore);
+		for (unsigned k = 0; k < w->n_serves; k++) {
+			if (!rte_lcore_is_enabled(w->serves[k]))
+				return jf_errf(err, errlen, jf->path, w->serves_line[k],
+					       kp(sub, key, "serves"),
+					       "lcore %u does not exist in the EAL (lcores: %s); list worker lcores",
+					       w->serves[k], lcores);
+			if (w->serves[k] == main_lcore)
+				return jf_errf(err, errlen, jf->path, w->serves_line[k],
+					       kp(sub, key, "serves"),
+					       "lcore %u is the main lcore, which hosts no subtasks; list worker lcores",
+					       w->serves[k]);
+		}
 	}
 	rc = sl_job_prepare(jf->job);
 	if (rc < 0) {

@@ -151,6 +151,7 @@ struct task {
 	uint64_t blocked_since;
 
 	/* checkpointing (all NULL when off) */
+	struct sl_io_writer *io;	   /* the writer serving its lcore */
 	struct sl_barrier_tracker *bt;	   /* non-sources */
 	struct rte_ring *ctl;		   /* commands from the coordinator */
 	struct rte_ring *io_cq;		   /* io completions */
@@ -164,11 +165,31 @@ struct task {
 	char err[256];
 } __rte_cache_aligned;
 
+/* One io writer of the layout (sl_job_add_io_writer()). */
+struct job_io_layout {
+	enum sl_io_poll poll;
+	unsigned lcore;
+	unsigned *serves; /* worker lcores; NULL: the lcores nobody lists */
+	unsigned n_serves;
+};
+
+/* A running io writer (dataplane/checkpoint_control.c). */
+struct ckpt_io {
+	struct sl_io_writer *w;
+	enum sl_io_poll poll;
+	unsigned lcore;
+	bool on_main;	   /* polled by the control loop */
+	bool launched;	   /* SL_IO_POLL_OWN: its lcore runs it */
+	struct task **served; /* subtasks submitting to it */
+	unsigned n_served;
+};
+
 struct lcore_ctx {
 	struct sl_job *job;
 	unsigned lcore;
 	unsigned n_tasks;
 	struct task **tasks;
+	struct ckpt_io *io; /* an io writer this loop polls inline, or NULL */
 	uint64_t busy_iters;
 	uint64_t idle_iters;
 } __rte_cache_aligned;
@@ -183,6 +204,8 @@ struct sl_job {
 	bool prepared;
 	int err_node;
 	char err[1024];
+	struct job_io_layout io_layout[SL_JOB_IO_WRITERS_MAX];
+	unsigned n_io_layout;
 
 	/* runtime */
 	struct task *tasks;
@@ -206,7 +229,8 @@ struct sl_job {
 
 	/* checkpointing */
 	struct sl_coord *coord;
-	struct sl_io_writer *io;
+	struct ckpt_io io[SL_JOB_IO_WRITERS_MAX]; /* io writers, n_io of them */
+	unsigned n_io;
 	struct rte_ring *acks;	   /* subtasks -> coordinator (MPSC) */
 	bool *done_seen;	   /* per subtask, read before draining acks */
 	struct sl_job_checkpoints ckpt_summary; /* of the last run */
@@ -324,6 +348,10 @@ int __sl_ckpt_control_start(struct sl_job *job);
 int __sl_ckpt_control_poll(struct sl_job *job);
 void __sl_ckpt_control_stop(struct sl_job *job);
 bool __sl_ckpt_control_busy(struct sl_job *job);
+/* io writers polled elsewhere than the main lcore */
+void __sl_ckpt_io_stop_lcores(struct sl_job *job);
+int __sl_ckpt_io_poll_inline(struct lcore_ctx *lc);
+bool __sl_ckpt_io_idle(const struct lcore_ctx *lc);
 uint64_t __sl_ckpt_start_delay_ns(const struct sl_job *job, uint64_t id,
 				  uint64_t first_barrier_ns);
 /* statistics: dataplane/checkpoint_stats.c */

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The operator loop of one worker lcore: poll every hosted subtask in
- * turn; when none had work, back off (rte_pause, then sleeps growing up to
+ * turn (and an io writer, when the layout has this lcore poll one
+ * inline); when none had work, back off (rte_pause, then sleeps growing up to
  * idle_sleep_max_us) so that lcores sharing a core still progress.
  */
 #include <rte_cycles.h>
@@ -64,8 +65,15 @@ int __sl_lcore_loop(void *arg)
 			live++;
 			work += __sl_task_poll(t);
 		}
-		if (live == 0)
+		/* an io writer polled inline: between the subtasks' turns,
+		 * and until what it serves (on any lcore) is written */
+		if (lc->io != NULL) {
+			work += __sl_ckpt_io_poll_inline(lc);
+			if (live == 0 && work == 0 && __sl_ckpt_io_idle(lc))
+				break;
+		} else if (live == 0) {
 			break;
+		}
 		if (work > 0) {
 			lc->busy_iters++;
 			idle = 0;

@@ -111,6 +111,51 @@ size_t sl_job_memory_estimate(const struct sl_job *job)
 	return total;
 }
 
+static bool io_own_lcore(const struct sl_job *job, unsigned lcore)
+{
+	for (unsigned i = 0; i < job->n_io_layout; i++)
+		if (job->io_layout[i].poll == SL_IO_POLL_OWN &&
+		    job->io_layout[i].lcore == lcore)
+			return true;
+	return false;
+}
+
+/* The io writers' lcores against the EAL (sl_job_add_io_writer() checked
+ * what needs none). */
+static int check_io_writers(struct sl_job *job)
+{
+	const unsigned main_lcore = rte_get_main_lcore();
+
+	for (unsigned i = 0; i < job->n_io_layout; i++) {
+		const struct job_io_layout *w = &job->io_layout[i];
+
+		if (!rte_lcore_is_enabled(w->lcore)) {
+			__sl_job_fail(job, -EINVAL,
+				      "io writer %u is polled by lcore %u, which the EAL does not have; change the layout or the EAL -l/--lcores list",
+				      i, w->lcore);
+			return -EINVAL;
+		}
+		if (w->poll == SL_IO_POLL_OWN && w->lcore == main_lcore) {
+			__sl_job_fail(job, -EINVAL,
+				      "io writer %u cannot have the main lcore %u to itself: it runs the control plane; poll the writer inline there, or give it a worker lcore",
+				      i, w->lcore);
+			return -EINVAL;
+		}
+		for (unsigned k = 0; k < w->n_serves; k++)
+			if (!rte_lcore_is_enabled(w->serves[k]) ||
+			    w->serves[k] == main_lcore) {
+				__sl_job_fail(job, -EINVAL,
+					      "io writer %u serves lcore %u, which %s; list worker lcores",
+					      i, w->serves[k],
+					      w->serves[k] == main_lcore
+						      ? "is the main lcore (it hosts no subtasks)"
+						      : "the EAL does not have");
+				return -EINVAL;
+			}
+	}
+	return 0;
+}
+
 static int check_and_place(struct sl_job *job)
 {
 	unsigned workers[RTE_MAX_LCORE];
@@ -118,16 +163,23 @@ static int check_and_place(struct sl_job *job)
 	unsigned lcore, rr = 0;
 	char list[256] = "";
 	size_t len = 0;
+	int rc;
 
+	if ((rc = check_io_writers(job)) < 0)
+		return rc;
 	RTE_LCORE_FOREACH_WORKER(lcore) {
+		/* an lcore running an io writer of its own hosts nothing else */
+		if (io_own_lcore(job, lcore))
+			continue;
 		workers[n_workers++] = lcore;
 		len += snprintf(list + len, len < sizeof(list) ? sizeof(list) - len : 0,
 				"%s%u", len ? "," : "", lcore);
 	}
 	if (n_workers == 0) {
 		__sl_job_fail(job, -EINVAL,
-			      "no worker lcore: the EAL has only the main lcore %u, which runs the control plane; give at least two lcores (e.g. EAL -l 0-1)",
-			      rte_get_main_lcore());
+			      "no worker lcore: the EAL has only the main lcore %u, which runs the control plane%s; give at least two lcores (e.g. EAL -l 0-1)",
+			      rte_get_main_lcore(),
+			      job->n_io_layout ? ", and lcores running io writers of their own" : "");
 		return -EINVAL;
 	}
 	for (int i = 0; i < job->n_nodes; i++) {
@@ -137,6 +189,12 @@ static int check_and_place(struct sl_job *job)
 			if (l < 0) {
 				n->placement[s] = (int)workers[rr++ % n_workers];
 				continue;
+			}
+			if (l < RTE_MAX_LCORE && io_own_lcore(job, (unsigned)l)) {
+				__sl_job_fail(job, -EINVAL,
+					      "layout places '%s' subtask %u on lcore %d, which runs an io writer of its own (layout io-writers); place it on a worker lcore (%s) or poll that writer inline",
+					      n->uid, s, l, list);
+				return -EINVAL;
 			}
 			if (l >= RTE_MAX_LCORE || !rte_lcore_is_enabled(l) ||
 			    (unsigned)l == rte_get_main_lcore()) {
@@ -515,7 +573,8 @@ int __sl_job_run_once(struct sl_job *job)
 	last_t = 0;
 	next_progress = job->cfg.progress_ms / 1000.0;
 	for (unsigned l = 0; l < job->n_lcores; l++) {
-		if (job->lcores[l].n_tasks == 0)
+		/* an lcore may host no subtask but poll an io writer */
+		if (job->lcores[l].n_tasks == 0 && job->lcores[l].io == NULL)
 			continue;
 		rc = rte_eal_remote_launch(__sl_lcore_loop, &job->lcores[l], l);
 		if (rc != 0) {
@@ -546,6 +605,7 @@ int __sl_job_run_once(struct sl_job *job)
 		}
 	}
 	__sl_job_control_stop(job);
+	__sl_ckpt_io_stop_lcores(job); /* they finish what is queued */
 	rte_eal_mp_wait_lcore();
 	__sl_restore_poll(job); /* its final report, if the job was quick */
 	job->elapsed = now_s() - t0;

@@ -132,7 +132,7 @@ static void resubmit_pending(struct sl_ckpt_ctx *ck)
 	unsigned done = 0;
 
 	while (done < ck->n_pending &&
-	       sl_io_submit(ck->t->job->io, &ck->pending[done]) == 0)
+	       sl_io_submit(ck->t->io, &ck->pending[done]) == 0)
 		done++;
 	if (done) {
 		memmove(ck->pending, ck->pending + done,
@@ -143,7 +143,7 @@ static void resubmit_pending(struct sl_ckpt_ctx *ck)
 
 static void submit(struct sl_ckpt_ctx *ck, const struct sl_io_req *req)
 {
-	struct sl_io_writer *w = ck->t->job->io;
+	struct sl_io_writer *w = ck->t->io;
 
 	ck->outstanding++;
 	if (ck->n_pending == 0 && sl_io_submit(w, req) == 0)

@@ -16,6 +16,7 @@
 
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
+#include <rte_common.h>
 
 #include "eal_fixture.h"
 #include "sluice/job.h"
@@ -410,6 +411,85 @@ Test(job_file, layout_main_lcore, .timeout = 120)
 	sl_test_eal_fini();
 }
 
+/* io writers' lcores are checked against the EAL, with their lines. */
+Test(job_file, layout_io_writer_lcores, .timeout = 120)
+{
+	static const struct {
+		const char *layout;
+		const char *expect;
+	} cases[] = {
+		{ "  io-writers:\n    - {lcore: 7}\n",
+		  "w.yaml:6: layout.io-writers[0]: lcore 7 does not exist in the EAL (lcores: 0-2)" },
+		{ "  io-writers:\n    - {lcore: 0}\n",
+		  "w.yaml:6: layout.io-writers[0]: lcore 0 is the main lcore, which runs the control plane: a writer cannot have it to itself" },
+		{ "  io-writers:\n    - lcore: 2\n      serves:\n        - 1\n        - 5\n",
+		  "w.yaml:9: layout.io-writers[0].serves: lcore 5 does not exist in the EAL" },
+		{ "  io-writers:\n    - {lcore: 2, serves: [0]}\n",
+		  "w.yaml:6: layout.io-writers[0].serves: lcore 0 is the main lcore, which hosts no subtasks" },
+	};
+
+	sl_test_eal("(0-2)@(0-1)", NULL);
+	for (size_t i = 0; i < RTE_DIM(cases); i++) {
+		char yaml[1024];
+		int n = snprintf(yaml, sizeof(yaml),
+				 "operators:\n"
+				 "  - {uid: gen, type: generator, schema: [{name: k, type: u64}], count: 1}\n"
+				 "  - {uid: out, type: null-sink, input: gen}\n"
+				 "layout:\n%s", cases[i].layout);
+		cr_assert(n > 0 && (size_t)n < sizeof(yaml));
+		struct sl_job_file *jf = sl_job_file_parse("w.yaml", yaml, (size_t)n,
+							   err, sizeof(err));
+		cr_assert_not_null(jf, "case %zu: %s", i, err);
+		cr_assert_lt(sl_job_file_prepare(jf, err, sizeof(err)), 0, "case %zu", i);
+		expect_text(cases[i].expect);
+		sl_job_file_free(jf);
+	}
+	sl_test_eal_fini();
+}
+
+/* Own lcores take no round-robin subtasks; with none left, a clear error. */
+Test(job_file, layout_io_writer_own_lcores_take_no_subtasks, .timeout = 120)
+{
+	static const char yaml[] =
+		"operators:\n"
+		"  - {uid: gen, type: generator, parallelism: 3, schema: [{name: k, type: u64}], count: 1}\n"
+		"  - {uid: out, type: null-sink, input: {from: gen, partition: rebalance}}\n"
+		"layout:\n"
+		"  io-writers:\n"
+		"    - {lcore: 3, serves: [1]}\n"
+		"    - {lcore: 2, poll: inline}\n";
+	struct sl_job_file *jf = sl_job_file_parse("o.yaml", yaml, strlen(yaml), err,
+						   sizeof(err));
+
+	cr_assert_not_null(jf, "%s", err);
+	cr_assert_eq(jf->job->n_io_layout, 2);
+	cr_expect_eq(jf->job->io_layout[0].poll, SL_IO_POLL_OWN);
+	cr_expect_eq(jf->job->io_layout[1].poll, SL_IO_POLL_INLINE);
+	cr_expect_eq(jf->job->io_layout[1].n_serves, 0);
+	sl_test_eal("(0-3)@(0-1)", NULL);
+	cr_assert_eq(sl_job_file_prepare(jf, err, sizeof(err)), 0, "%s", err);
+	for (int n = 0; n < jf->job->n_nodes; n++)
+		for (uint32_t s = 0; s < jf->job->nodes[n].parallelism; s++)
+			cr_expect_neq(jf->job->nodes[n].placement[s], 3,
+				      "%s/%u placed on the writer's own lcore",
+				      jf->job->nodes[n].uid, s);
+	sl_job_file_free(jf);
+
+	static const char only_own[] =
+		"operators:\n"
+		"  - {uid: gen, type: generator, schema: [{name: k, type: u64}], count: 1}\n"
+		"  - {uid: out, type: null-sink, input: gen}\n"
+		"layout:\n"
+		"  io-writers:\n"
+		"    - {lcore: 1, serves: [2]}\n"
+		"    - {lcore: 2, serves: [3]}\n"
+		"    - {lcore: 3, poll: inline}\n";
+	jf = sl_job_file_parse("o.yaml", only_own, strlen(only_own), err, sizeof(err));
+	cr_assert_null(jf, "lcore 2 both has a writer to itself and is served");
+	expect_text("o.yaml:7: layout.io-writers[1]: lcore 2 runs an io writer of its own");
+	sl_test_eal_fini();
+}
+
 Test(job_file, port_missing, .timeout = 120)
 {
 	struct sl_job_file *jf = load_good(JOBS "bad_port.yaml");
@@ -608,6 +688,38 @@ static const struct bad_case bad_cases[] = {
 	  { "x.yaml:4: config.execution.checkpointing.max-concurrent-checkpoints: 3 checkpoints at once",
 	    "(line 5), also not when they start aligned with execution.checkpointing.aligned-checkpoint-timeout",
 	    "set max-concurrent-checkpoints: 1" } },
+	/* layout.io-writers */
+	{ "operators:\n" GEN "  - {uid: out, type: null-sink, input: gen}\n"
+	  "layout:\n  io-writers:\n    - {lcore: 2, poll: sometimes}\n",
+	  { "x.yaml:6: layout.io-writers[0].poll: 'sometimes' is not a poll mode: own (" } },
+	{ "operators:\n" GEN "  - {uid: out, type: null-sink, input: gen}\n"
+	  "layout:\n  io-writers:\n    - {poll: own}\n",
+	  { "x.yaml:6: layout.io-writers[0]: missing 'lcore:'" } },
+	{ "operators:\n" GEN "  - {uid: out, type: null-sink, input: gen}\n"
+	  "layout:\n  io-writers:\n    - {lcore: 2, srves: [1]}\n",
+	  { "x.yaml:6: layout.io-writers[0]: unknown key 'srves'; did you mean 'serves'?" } },
+	{ "operators:\n" GEN "  - {uid: out, type: null-sink, input: gen}\n"
+	  "layout:\n  lcores:\n    2: out\n  io-writers:\n    - {lcore: 2}\n",
+	  { "x.yaml:8: layout.io-writers[0]: lcore 2 runs this io writer on its own (poll: own), "
+	    "but layout.lcores places 'out' there (line 6); use poll: inline or another lcore" } },
+	{ "operators:\n" GEN "  - {uid: out, type: null-sink, input: gen}\n"
+	  "layout:\n  io-writers:\n    - {lcore: 2}\n    - {lcore: 1, poll: inline}\n",
+	  { "x.yaml:7: layout.io-writers[1]: io writer 0 already serves every lcore no other writer lists" } },
+	{ "operators:\n" GEN "  - {uid: out, type: null-sink, input: gen}\n"
+	  "layout:\n  io-writers:\n    - {lcore: 3, serves: [1]}\n    - {lcore: 4, serves: [2, 1]}\n",
+	  { "x.yaml:7: layout.io-writers[1]: lcore 1 is already served by io writer 0" } },
+	{ "operators:\n" GEN "  - {uid: out, type: null-sink, input: gen}\n"
+	  "layout:\n  io-writers:\n    - {lcore: 3, serves: [1]}\n    - {lcore: 3, poll: inline, serves: [2]}\n",
+	  { "x.yaml:7: layout.io-writers[1]: lcore 3 already polls io writer 0" } },
+	{ "operators:\n" GEN "  - {uid: out, type: null-sink, input: gen}\n"
+	  "layout:\n  io-writers:\n    - {lcore: 3, serves: [1]}\n    - {lcore: 1, poll: inline, serves: [2, 3]}\n",
+	  { "x.yaml:7: layout.io-writers[1]: lcore 3 runs an io writer of its own and hosts no subtasks" } },
+	{ "operators:\n" GEN "  - {uid: out, type: null-sink, input: gen}\n"
+	  "layout:\n  io-writers:\n    - {lcore: 3, serves: [1, 1000000]}\n",
+	  { "x.yaml:6: layout.io-writers[0].serves: '1000000' is not an lcore id" } },
+	{ "operators:\n" GEN "  - {uid: out, type: null-sink, input: gen}\n"
+	  "layout:\n  io-writers: 3\n",
+	  { "x.yaml:5: layout.io-writers: expected a list of writers" } },
 };
 
 /* Criterion runs each parameter in a new process image, where pointers

@@ -113,6 +113,43 @@ const struct sl_schema *sl_job_node_schema(const struct sl_job *job, int node);
 int sl_job_place(struct sl_job *job, int node, uint32_t subtask,
 		 unsigned lcore);
 
+/** How an io writer of the layout is polled (layout.io-writers). */
+enum sl_io_poll {
+	SL_IO_POLL_OWN,	   /**< its lcore runs only the writer's loop
+			    *   (sl_io_writer_lcore_main(): polls, and
+			    *   backs off when idle) and hosts no subtask */
+	SL_IO_POLL_INLINE, /**< the worker loop of its lcore polls it
+			    *   between its subtasks' turns (on the main
+			    *   lcore: the control loop does, as by default) */
+};
+
+/** Most io writers a job's layout may have. */
+#define SL_JOB_IO_WRITERS_MAX 8
+
+/**
+ * Add a checkpoint io writer to the layout (docs/io.md).  Without any, the
+ * job has one writer that the main lcore's control loop polls.  With
+ * several, each subtask submits its checkpoint files to the writer that
+ * serves the lcore it runs on.
+ * @param poll      SL_IO_POLL_OWN or SL_IO_POLL_INLINE
+ * @param lcore     the lcore that polls it
+ * @param serves    worker lcores whose subtasks submit to it; NULL (with
+ *                  n_serves 0): every lcore no other writer lists.  When
+ *                  every writer has a list, lcores nobody lists are
+ *                  served by the first writer.
+ * @param n_serves  entries in serves
+ * @return the writer's index (>= 0), or -EINVAL with sl_job_error()
+ *         saying why: too many writers, an lcore that already polls a
+ *         writer, an lcore served twice, a second writer without a list,
+ *         an own-lcore writer on an lcore some writer serves; -ENOMEM.
+ *         What needs the EAL (lcores exist, an own lcore hosts no
+ *         subtask and is not the main lcore) is checked by
+ *         sl_job_prepare().
+ */
+int sl_job_add_io_writer(struct sl_job *job, enum sl_io_poll poll,
+			 unsigned lcore, const unsigned *serves,
+			 unsigned n_serves);
+
 /**
  * Check the graph and compute every operator's output schema: inputs
  * counts, key fields, schemas, parallelism bounds.  Needs no EAL.

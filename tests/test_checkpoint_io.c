@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Where checkpoint io writers run (layout.io-writers): on an lcore of
+ * their own, inline in a worker lcore's loop, several at once.  Every
+ * layout must complete checkpoints whose files validate, since only the
+ * writers write them.  The EAL gets more lcores than the machine has
+ * cores through the --lcores mapping.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "ckpt_cut.h"
+#include "eal_fixture.h"
+#include "gen_events.h"
+#include "sluice/job.h"
+#include "sluice/operators.h"
+#include "sluice/snapshot.h"
+
+#define KEYS 1000
+
+/* 8 lcores on the 2 cores: main 0, workers 1..7 */
+#define LCORES "(0-3)@0,(4-7)@1"
+
+struct writer {
+	enum sl_io_poll poll;
+	unsigned lcore;
+	unsigned serves[4];
+	unsigned n_serves;
+};
+
+struct layout {
+	struct writer w[3];
+	unsigned n_w;
+	int place_count[2]; /* lcore of count/0, count/1; 0: round-robin */
+};
+
+static struct sl_job *make_job(const char *root, const struct layout *l,
+			       struct sl_generator_conf *g,
+			       const struct sl_job_config *base)
+{
+	struct sl_job_config cfg;
+	struct sl_keyed_aggregate_conf agg = { .key = "key", .n_aggs = 1,
+		.aggs = { { .fn = SL_AGG_COUNT, .as = "count" } } };
+	struct sl_count_sink_conf sink = { 0 };
+
+	if (base != NULL) {
+		cfg = *base;
+	} else {
+		sl_job_config_defaults(&cfg);
+		cfg.checkpoint.interval_ms = 30;
+	}
+	cfg.checkpoint.retained = 1000;
+	snprintf(cfg.checkpoint.dir, sizeof(cfg.checkpoint.dir), "%s", root);
+
+	struct sl_job *job = sl_job_create("ckio", &cfg);
+	int gi = sl_job_add(job, "gen", &sl_op_generator, g, 2);
+	int ci = sl_job_add(job, "count", &sl_op_keyed_aggregate, &agg, 2);
+	int si = sl_job_add(job, "sink", &sl_op_count_sink, &sink, 1);
+	cr_assert(gi >= 0 && ci >= 0 && si >= 0, "%s", sl_job_error(job));
+	cr_assert_eq(sl_job_connect(job, gi, ci, SL_PART_HASH, "key"), 0);
+	cr_assert_eq(sl_job_connect(job, ci, si, SL_PART_REBALANCE, NULL), 0);
+	for (unsigned s = 0; s < 2; s++)
+		if (l != NULL && l->place_count[s] > 0)
+			cr_assert_eq(sl_job_place(job, ci, s, (unsigned)l->place_count[s]), 0);
+	for (unsigned i = 0; l != NULL && i < l->n_w; i++) {
+		const struct writer *w = &l->w[i];
+		cr_assert_eq(sl_job_add_io_writer(job, w->poll, w->lcore,
+						  w->n_serves ? w->serves : NULL,
+						  w->n_serves),
+			     (int)i, "%s", sl_job_error(job));
+	}
+	return job;
+}
+
+/* Every complete checkpoint in root validates; returns how many. */
+static size_t check_complete(const char *root)
+{
+	uint64_t *ids = NULL;
+	size_t nids = 0;
+	struct sl_snap_err err;
+
+	cr_assert_eq(sl_snap_chk_list(root, &ids, &nids, &err), 0, "%s", err.msg);
+	for (size_t i = 0; i < nids; i++) {
+		char dir[4300];
+		struct sl_snap_metadata *m = ckpt_cut_open(root, ids[i], dir, sizeof(dir));
+		ckpt_cut_operator(m, "count");
+		sl_snap_meta_free(m);
+	}
+	free(ids);
+	return nids;
+}
+
+static void run_layout(const struct layout *l)
+{
+	struct sl_generator_conf g;
+	struct sl_job_checkpoints sum;
+	char root[] = "/tmp/sl-ckio-XXXXXX";
+
+	cr_assert_not_null(mkdtemp(root));
+	gen_events_conf(&g, 5, 1500000, 1.5e6, KEYS);
+	struct sl_job *job = make_job(root, l, &g, NULL);
+	cr_assert_eq(sl_job_run(job), 0, "%s", sl_job_error(job));
+	sl_job_checkpoint_summary(job, &sum);
+	fprintf(stderr, "%" PRIu64 " triggered, %" PRIu64 " completed, %" PRIu64
+		" failed %s\n", sum.triggered, sum.completed, sum.failed,
+		sum.last_failure);
+	cr_assert_geq(sum.completed, 2, "checkpoints completed (%s)", sum.last_failure);
+	cr_assert_eq(sum.failed, 0, "%s", sum.last_failure);
+	cr_assert_geq(check_complete(root), 2);
+	sl_job_free(job);
+	ckpt_cut_remove_root(root);
+}
+
+Test(checkpoint_io, writer_on_its_own_lcore, .timeout = 120)
+{
+	const struct layout l = { .n_w = 1, .w = { { SL_IO_POLL_OWN, 7, { 0 }, 0 } } };
+
+	sl_test_eal(LCORES, NULL);
+	run_layout(&l);
+	sl_test_eal_fini();
+}
+
+Test(checkpoint_io, writer_inline_on_a_worker, .timeout = 120)
+{
+	/* lcore 2 hosts a counting subtask and polls the writer for all */
+	const struct layout l = { .n_w = 1, .w = { { SL_IO_POLL_INLINE, 2, { 0 }, 0 } },
+				  .place_count = { 2, 3 } };
+
+	sl_test_eal(LCORES, NULL);
+	run_layout(&l);
+	sl_test_eal_fini();
+}
+
+Test(checkpoint_io, writer_inline_on_an_lcore_without_subtasks, .timeout = 120)
+{
+	const struct layout l = { .n_w = 1, .w = { { SL_IO_POLL_INLINE, 7, { 0 }, 0 } },
+				  .place_count = { 2, 3 } };
+
+	sl_test_eal(LCORES, NULL);
+	run_layout(&l);
+	sl_test_eal_fini();
+}
+
+/* Two writers: count/0's lcore submits to an own-lcore writer, the rest
+ * to one polled inline by count/1's lcore. */
+Test(checkpoint_io, two_writers, .timeout = 120)
+{
+	const struct layout l = {
+		.n_w = 2,
+		.w = { { SL_IO_POLL_OWN, 6, { 2 }, 1 },
+		       { SL_IO_POLL_INLINE, 3, { 0 }, 0 } },
+		.place_count = { 2, 3 },
+	};
+
+	sl_test_eal(LCORES, NULL);
+	run_layout(&l);
+	sl_test_eal_fini();
+}
+
+/* A subtask placed on a writer's own lcore, and lcores the EAL lacks. */
+Test(checkpoint_io, bad_layouts_fail_before_running, .timeout = 120)
+{
+	static const struct {
+		struct layout l;
+		const char *expect;
+	} cases[] = {
+		{ { .n_w = 1, .w = { { SL_IO_POLL_OWN, 2, { 0 }, 0 } }, .place_count = { 2, 3 } },
+		  "layout places 'count' subtask 0 on lcore 2, which runs an io writer of its own" },
+		{ { .n_w = 1, .w = { { SL_IO_POLL_OWN, 9, { 0 }, 0 } } },
+		  "io writer 0 is polled by lcore 9, which the EAL does not have" },
+		{ { .n_w = 1, .w = { { SL_IO_POLL_OWN, 0, { 0 }, 0 } } },
+		  "io writer 0 cannot have the main lcore 0 to itself" },
+		{ { .n_w = 1, .w = { { SL_IO_POLL_INLINE, 1, { 12 }, 1 } } },
+		  "io writer 0 serves lcore 12, which the EAL does not have" },
+	};
+	struct sl_generator_conf g;
+
+	sl_test_eal(LCORES, NULL);
+	gen_events_conf(&g, 5, 1000, 0, KEYS);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct sl_job *job = make_job("/tmp/sl-ckio-never-written", &cases[i].l, &g, NULL);
+		cr_assert_eq(sl_job_run(job), -EINVAL, "case %zu: %s", i, sl_job_error(job));
+		cr_assert(strstr(sl_job_error(job), cases[i].expect), "case %zu: %s", i,
+			  sl_job_error(job));
+		sl_job_free(job);
+	}
+	sl_test_eal_fini();
+}
