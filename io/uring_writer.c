@@ -77,7 +77,8 @@ enum close_step {
  * ftruncate(2) itself. */
 #define SL_IORING_OP_FTRUNCATE 55
 
-/* Steps of a PUBLISH (and of its clean-up on a failed file). */
+/* Steps of a PUBLISH (and of its clean-up on a failed file), of a RENAME
+ * (no clean-up) and of a SYNC_DIR (the directory steps only). */
 enum publish_step {
 	PUB_RENAME,	/* renameat(tmp, final) */
 	PUB_OPEN_DIR,	/* openat(dir, O_DIRECTORY) */
@@ -231,6 +232,23 @@ struct sl_io_file *sl_io_file_create(const char *path, unsigned flags,
 	f->state = FS_NEW;
 	f->direct = (flags & SL_IO_F_DIRECT) != 0;
 	STAILQ_INIT(&f->deferred);
+	return f;
+}
+
+struct sl_io_file *sl_io_file_adopt(int fd, const char *path)
+{
+	struct sl_io_file *f;
+
+	if (fd < 0) {
+		errno = EINVAL;
+		return NULL;
+	}
+	f = sl_io_file_create(path, 0, 0);
+	if (f == NULL)
+		return NULL;
+	/* as if the writer had opened it */
+	f->fd = fd;
+	f->state = FS_OPEN;
 	return f;
 }
 
@@ -441,6 +459,14 @@ static int check(struct sl_io_file *f, struct io_op *op)
 		if (!(f->flags & SL_IO_F_TMP))
 			return -EINVAL;
 		return f->state == FS_CLOSED ? 0 : -EBADF;
+	case SL_IO_OP_RENAME:
+		if (op->req.buf == NULL)
+			return -EINVAL;
+		/* fall through */
+	case SL_IO_OP_SYNC_DIR:
+		if (f->err)
+			return f->err;
+		return f->state == FS_CLOSED || f->state == FS_NEW ? 0 : -EBADF;
 	default:
 		return -EINVAL;
 	}
@@ -475,6 +501,11 @@ static void issue(struct sl_io_writer *w, struct sl_io_file *f,
 		/* a failed file is not published: remove its temp file */
 		op->err = f->err;
 		op->step = f->err ? PUB_UNLINK : PUB_RENAME;
+		break;
+	case SL_IO_OP_RENAME:
+	case SL_IO_OP_SYNC_DIR:
+		op->err = 0;
+		op->step = op->req.op == SL_IO_OP_RENAME ? PUB_RENAME : PUB_OPEN_DIR;
 		break;
 	}
 	f->ops_pending++;
@@ -634,6 +665,10 @@ static void publish_result(struct sl_io_writer *w, struct io_op *op, int res)
 	}
 	switch (op->step) {
 	case PUB_RENAME:
+		if (res < 0 && op->req.op == SL_IO_OP_RENAME) {
+			finish(w, op, res); /* nothing else to undo */
+			return;
+		}
 		if (res < 0) { /* the temp file is still there: remove it */
 			op->err = res;
 			op->step = PUB_UNLINK;
@@ -763,10 +798,16 @@ static bool prep(struct sl_io_writer *w, struct io_op *op)
 			io_uring_prep_close(sqe, f->fd);
 		break;
 	case SL_IO_OP_PUBLISH:
+	case SL_IO_OP_RENAME:
+	case SL_IO_OP_SYNC_DIR:
 		switch (op->step) {
 		case PUB_RENAME:
-			io_uring_prep_renameat(sqe, AT_FDCWD, f->open_path,
-					       AT_FDCWD, f->path, 0);
+			if (op->req.op == SL_IO_OP_RENAME)
+				io_uring_prep_renameat(sqe, AT_FDCWD, f->path,
+						       AT_FDCWD, op->req.buf, 0);
+			else
+				io_uring_prep_renameat(sqe, AT_FDCWD, f->open_path,
+						       AT_FDCWD, f->path, 0);
 			break;
 		case PUB_OPEN_DIR:
 			io_uring_prep_openat(sqe, AT_FDCWD, f->dir,

@@ -7,6 +7,7 @@
  * a throughput print against the disk's measured bandwidth.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <dirent.h>
 #include <ftw.h>
@@ -1304,6 +1305,69 @@ Test(io_writer, throughput_vs_disk_bandwidth, .timeout = 120)
 	       (unsigned long long)st.submits);
 	fflush(stdout);
 	free(bufs);
+	sl_io_writer_destroy(w);
+	sl_io_completion_ring_free(cq);
+	rm_tmp();
+	sl_test_eal_fini();
+}
+
+/* A descriptor opened and written by the caller: the writer fdatasyncs,
+ * closes and renames it (fsyncing the directory); RENAME and SYNC_DIR
+ * also work on a file object of an existing path never opened through
+ * the writer; a missing one is reported and its error sticks. */
+Test(io_writer, adopted_descriptor_and_rename, .timeout = 120)
+{
+	sl_test_eal("0-1", NULL);
+	mk_tmp();
+	struct sl_io_writer *w = mk_writer("ren", 8, 64, 0);
+	struct rte_ring *cq = mk_cq("cq", 64);
+	struct sl_io_completion c[8];
+	uint8_t buf[7000];
+	char from[512], to[512], again[512], missing[512];
+	struct stat st;
+
+	fill(buf, 21, 0, sizeof(buf));
+	path_in(from, sizeof(from), ".part.inprogress");
+	path_in(to, sizeof(to), ".part-1.pending");
+	path_in(again, sizeof(again), "part-1");
+	path_in(missing, sizeof(missing), "nothing-here");
+	int fd = open(from, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, buf, sizeof(buf)), (ssize_t)sizeof(buf));
+	struct sl_io_file *f = sl_io_file_adopt(fd, from);
+	cr_assert_not_null(f);
+	submit(w, sl_io_req_fsync(f, cq, 1));
+	submit(w, sl_io_req_close(f, cq, 2));
+	submit(w, sl_io_req_rename(f, to, cq, 3));
+	drain(w, cq, c, 3);
+	for (unsigned i = 0; i < 3; i++)
+		cr_assert_eq(c[i].res, 0, "cookie %" PRIu64 ": %d", c[i].cookie, c[i].res);
+	cr_assert_eq(find(c, 3, 3)->op, SL_IO_OP_RENAME);
+	cr_assert_eq(stat(from, &st), -1, "renamed away");
+	expect_file(to, 21, sizeof(buf));
+	cr_assert_eq(fcntl(fd, F_GETFD), -1, "the writer closed the descriptor");
+
+	/* a path never opened through the writer */
+	struct sl_io_file *g = sl_io_file_create(to, 0, 0);
+	struct sl_io_file *h = sl_io_file_create(missing, 0, 0);
+	submit(w, sl_io_req_rename(g, again, cq, 10));
+	submit(w, sl_io_req_rename(h, to, cq, 11));
+	submit(w, sl_io_req_rename(g, NULL, cq, 12));
+	submit(w, sl_io_req_sync_dir(g, cq, 13));
+	submit(w, sl_io_req_sync_dir(h, cq, 14));
+	drain(w, cq, c, 5);
+	cr_assert_eq(find(c, 5, 10)->res, 0);
+	cr_assert_eq(find(c, 5, 11)->res, -ENOENT);
+	cr_assert_eq(find(c, 5, 12)->res, -EINVAL, "no target");
+	cr_assert_eq(find(c, 5, 13)->res, 0, "directory fsynced");
+	cr_assert_eq(find(c, 5, 13)->op, SL_IO_OP_SYNC_DIR);
+	cr_assert_eq(find(c, 5, 14)->res, -ENOENT, "the failed rename's error sticks");
+	expect_file(again, 21, sizeof(buf));
+	cr_assert_eq(stat(to, &st), -1);
+	cr_assert_null(sl_io_file_adopt(-1, from));
+	sl_io_file_free(f);
+	sl_io_file_free(g);
+	sl_io_file_free(h);
 	sl_io_writer_destroy(w);
 	sl_io_completion_ring_free(cq);
 	rm_tmp();

@@ -80,6 +80,10 @@ enum sl_io_op {
 	SL_IO_OP_FSYNC,	   /**< fdatasync after all earlier writes completed */
 	SL_IO_OP_CLOSE,	   /**< close after all earlier requests completed */
 	SL_IO_OP_PUBLISH,  /**< SL_IO_F_TMP file, closed: rename + fsync dir */
+	SL_IO_OP_RENAME,   /**< closed (or never opened) file: rename to
+			    *   buf (a path in the same directory) +
+			    *   fsync the directory */
+	SL_IO_OP_SYNC_DIR, /**< fsync the directory of the file's path */
 };
 
 /** What a WRITE drops when it is done (successfully or not). */
@@ -204,6 +208,18 @@ struct sl_io_fault {
  */
 struct sl_io_file *sl_io_file_create(const char *path, unsigned flags,
 				     unsigned mode);
+
+/**
+ * A file object for a descriptor the caller opened for writing: the
+ * writer takes the descriptor over with the first request (FSYNC, CLOSE,
+ * RENAME; never OPEN) and closes it at the CLOSE.  Lets a component that
+ * writes with write(2) leave the fdatasync, close and rename to the
+ * writer.
+ * @param fd    open descriptor; the caller no longer uses it
+ * @param path  its current path (RENAME renames from it)
+ * @return the file, or NULL with errno set (EINVAL, ENAMETOOLONG, ENOMEM)
+ */
+struct sl_io_file *sl_io_file_adopt(int fd, const char *path);
 
 /** Free a file object.  Its descriptor must be closed (SL_IO_OP_CLOSE
  * completed) or never opened.  NULL is ignored. */
@@ -332,6 +348,35 @@ static inline struct sl_io_req
 sl_io_req_publish(struct sl_io_file *f, struct rte_ring *cq, uint64_t cookie)
 {
 	return (struct sl_io_req){ .op = SL_IO_OP_PUBLISH, .file = f,
+				   .cq = cq, .cookie = cookie };
+}
+
+/**
+ * RENAME `f` (closed, or a file object for an existing path that was
+ * never opened) to `to`, a path in the same directory, then fsync the
+ * directory: the rename is durable when the completion says 0.  `to` must
+ * stay valid until the completion.  A failed file is not renamed (its
+ * error is the result); a failed rename leaves the file where it was.
+ */
+static inline struct sl_io_req
+sl_io_req_rename(struct sl_io_file *f, const char *to, struct rte_ring *cq,
+		 uint64_t cookie)
+{
+	return (struct sl_io_req){ .op = SL_IO_OP_RENAME, .file = f, .buf = to,
+				   .cq = cq, .cookie = cookie };
+}
+
+/**
+ * SYNC_DIR: fsync the directory holding `f`'s path once every earlier
+ * request of `f` completed (e.g. after a CLOSE, to make a rename the
+ * caller did durable).  No file state is needed: a file object of a path
+ * never opened through the writer will do.  A failed file completes with
+ * its error.
+ */
+static inline struct sl_io_req
+sl_io_req_sync_dir(struct sl_io_file *f, struct rte_ring *cq, uint64_t cookie)
+{
+	return (struct sl_io_req){ .op = SL_IO_OP_SYNC_DIR, .file = f,
 				   .cq = cq, .cookie = cookie };
 }
 /** @} */
