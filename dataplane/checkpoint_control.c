@@ -50,7 +50,8 @@ static void command(struct sl_job *job, struct task *t, uint32_t type,
 static bool task_done(const struct task *t)
 {
 	return __atomic_load_n(&t->phase, __ATOMIC_ACQUIRE) == TASK_DONE &&
-	       __atomic_load_n(&t->n_ck, __ATOMIC_ACQUIRE) == 0;
+	       __atomic_load_n(&t->n_ck, __ATOMIC_ACQUIRE) == 0 &&
+	       __atomic_load_n(&t->n_declines, __ATOMIC_ACQUIRE) == 0;
 }
 
 static int co_trigger(void *ctx, uint64_t id)
@@ -248,6 +249,10 @@ static int io_writers_start(struct sl_job *job)
 			.idle_sleep_max_us = job->cfg.idle_sleep_max_us,
 		};
 
+		if (job->n_io_layout) {
+			wc.queue_depth = job->io_layout[i].queue_depth;
+			wc.request_ring_size = job->io_layout[i].request_ring_size;
+		}
 		io->poll = job->n_io_layout ? job->io_layout[i].poll : SL_IO_POLL_INLINE;
 		io->lcore = job->n_io_layout ? job->io_layout[i].lcore : main_lcore;
 		io->on_main = io->poll == SL_IO_POLL_INLINE && io->lcore == main_lcore;
@@ -484,7 +489,8 @@ bool __sl_ckpt_control_busy(struct sl_job *job)
 	if (job->coord == NULL)
 		return false;
 	for (uint32_t i = 0; i < job->n_tasks; i++)
-		if (__atomic_load_n(&job->tasks[i].n_ck, __ATOMIC_ACQUIRE) != 0)
+		if (__atomic_load_n(&job->tasks[i].n_ck, __ATOMIC_ACQUIRE) != 0 ||
+		    __atomic_load_n(&job->tasks[i].n_declines, __ATOMIC_ACQUIRE) != 0)
 			return true;
 	return false;
 }
@@ -568,8 +574,18 @@ void __sl_ckpt_control_stop(struct sl_job *job)
 		unsigned n = sl_coord_history(job->coord, h, SL_COORD_HISTORY);
 
 		for (unsigned k = 0; k < n; k++)
-			if (h[k]->status == SL_CKPT_PENDING)
+			if (h[k]->status == SL_CKPT_PENDING) {
 				sl_snap_chk_dispose(job->cfg.checkpoint.dir, h[k]->id);
+				/* the coordinator releases handles when a
+				 * checkpoint ends; these never will */
+				co_release(job, h[k]);
+			}
+	}
+	/* acks nobody read: the job stopped mid-checkpoint */
+	if (job->acks != NULL) {
+		struct sl_ckpt_task_ack a;
+		while (rte_ring_sc_dequeue_elem(job->acks, &a, sizeof(a)) == 0)
+			__sl_ckpt_handles_free(a.handles);
 	}
 	sl_coord_free(job->coord);
 	__sl_ckpt_incr_fini(job);

@@ -303,10 +303,11 @@ static int io_writer_serving(const struct sl_job *job, unsigned lcore)
 	return -1;
 }
 
-int sl_job_add_io_writer(struct sl_job *job, enum sl_io_poll poll,
-			 unsigned lcore, const unsigned *serves,
-			 unsigned n_serves)
+int sl_job_add_io_writer(struct sl_job *job, const struct sl_job_io_writer *wr)
 {
+	const enum sl_io_poll poll = wr->poll;
+	const unsigned lcore = wr->lcore, n_serves = wr->n_serves;
+	const unsigned *serves = wr->serves;
 	struct job_io_layout *w;
 	int o;
 
@@ -323,6 +324,12 @@ int sl_job_add_io_writer(struct sl_job *job, enum sl_io_poll poll,
 	if (lcore >= RTE_MAX_LCORE || (n_serves > 0 && serves == NULL)) {
 		job_errorf(job, "io writer: lcore %u is not an lcore id (0..%d)",
 			   lcore, RTE_MAX_LCORE - 1);
+		return -EINVAL;
+	}
+	if (wr->queue_depth > 4096 || wr->request_ring_size > (1u << 20) ||
+	    (wr->request_ring_size != 0 && wr->request_ring_size < 2)) {
+		job_errorf(job, "io writer: queue depth %u (at most 4096) or request ring size %u (2..%u) out of range",
+			   wr->queue_depth, wr->request_ring_size, 1u << 20);
 		return -EINVAL;
 	}
 	if ((o = io_writer_on(job, lcore)) >= 0) {
@@ -368,7 +375,9 @@ int sl_job_add_io_writer(struct sl_job *job, enum sl_io_poll poll,
 		}
 	}
 	w = &job->io_layout[job->n_io_layout];
-	*w = (struct job_io_layout){ .poll = poll, .lcore = lcore };
+	*w = (struct job_io_layout){ .poll = poll, .lcore = lcore,
+				     .queue_depth = wr->queue_depth,
+				     .request_ring_size = wr->request_ring_size };
 	if (n_serves > 0) {
 		w->serves = malloc(n_serves * sizeof(*serves));
 		if (w->serves == NULL)

@@ -2427,7 +2427,9 @@ static int parse_layout_lcores(struct ld *ld, yaml_node_t *map)
 	return 0;
 }
 
-static const char *const io_writer_keys[] = { "lcore", "poll", "serves", NULL };
+static const char *const io_writer_keys[] = { "lcore", "poll", "serves",
+					      "queue-depth",
+					      "request-ring-size", NULL };
 
 /* An lcore id in layout.io-writers[i]. */
 static int writer_lcore(struct ld *ld, yaml_node_t *v, const char *key,
@@ -2497,9 +2499,17 @@ static int parse_io_writer(struct ld *ld, yaml_node_t *e, size_t i)
 				    "lcore %u runs this io writer on its own (poll: own), but layout.lcores places '%s' there (line %d); use poll: inline or another lcore",
 				    w->lcore, ld->jf->job->nodes[ld->pvt->places[k].node].uid,
 				    ld->pvt->places[k].line);
-	rc = sl_job_add_io_writer(ld->jf->job,
-				  w->own ? SL_IO_POLL_OWN : SL_IO_POLL_INLINE,
-				  w->lcore, w->n_serves ? w->serves : NULL, w->n_serves);
+	struct sl_job_io_writer jw = {
+		.poll = w->own ? SL_IO_POLL_OWN : SL_IO_POLL_INLINE,
+		.lcore = w->lcore,
+		.serves = w->n_serves ? w->serves : NULL,
+		.n_serves = w->n_serves,
+	};
+	if ((rc = opt_u32(ld, e, key, "queue-depth", 1, 4096, &jw.queue_depth)) < 0 ||
+	    (rc = opt_u32(ld, e, key, "request-ring-size", 2, 1u << 20,
+			  &jw.request_ring_size)) < 0)
+		return rc;
+	rc = sl_job_add_io_writer(ld->jf->job, &jw);
 	if (rc == -ENOMEM)
 		return rc;
 	if (rc < 0)

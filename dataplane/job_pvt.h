@@ -78,7 +78,10 @@ struct ckpt_cmd {
 	uint64_t id;
 };
 
-#define CKPT_SLOTS 4
+/* checkpoints a subtask works on at once: max concurrent, and as many
+ * again that ended at the coordinator while their files are still being
+ * closed here */
+#define CKPT_SLOTS (2 * SL_CKPT_MAX_CONCURRENT)
 #define CKPT_BLOBS_MAX 16
 
 /* What a subtask persisted for one checkpoint: travels with its ack to
@@ -157,6 +160,8 @@ struct task {
 	struct rte_ring *io_cq;		   /* io completions */
 	struct sl_ckpt_ctx *ck[CKPT_SLOTS]; /* checkpoints in progress here */
 	unsigned n_ck;
+	struct sl_ckpt_task_ack *declines; /* waiting for room in the ack ring */
+	unsigned n_declines;
 	/* incremental: the keyed state snapshotted and its recent snapshots */
 	struct sl_kstate *kb_state;
 	struct keyed_base kb[KEYED_BASES]; /* ascending ids */
@@ -171,6 +176,8 @@ struct job_io_layout {
 	unsigned lcore;
 	unsigned *serves; /* worker lcores; NULL: the lcores nobody lists */
 	unsigned n_serves;
+	unsigned queue_depth;	    /* 0: the writer's default */
+	unsigned request_ring_size; /* 0: the writer's default */
 };
 
 /* A running io writer (dataplane/checkpoint_control.c). */

@@ -59,8 +59,9 @@ int __sl_lcore_loop(void *arg)
 			struct task *t = lc->tasks[i];
 			/* a finished subtask may still hold staged output
 			 * (its END included) that a full ring refused, or a
-			 * checkpoint it is writing out */
-			if (t->phase == TASK_DONE && !t->blocked && t->n_ck == 0)
+			 * checkpoint it is writing out or declining */
+			if (t->phase == TASK_DONE && !t->blocked && t->n_ck == 0 &&
+			    t->n_declines == 0)
 				continue;
 			live++;
 			work += __sl_task_poll(t);

@@ -41,7 +41,8 @@
 
 /* entries written per poll: bounds the hot-path pause of the write-out */
 #define KEYED_STEP_BUDGET 2048
-#define PENDING_MAX 64
+/* declines kept while the ack ring is full (see post_decline()) */
+#define DECLINES_MAX SL_COORD_HISTORY
 
 enum { FILE_KEYED, FILE_CHAN, N_FILES };
 
@@ -75,8 +76,8 @@ struct sl_ckpt_ctx {
 	struct ckpt_file file[N_FILES];
 	bool files_closed;    /* encoders finished, FSYNC + CLOSE submitted */
 	unsigned outstanding; /* io requests without completion */
-	struct sl_io_req pending[PENDING_MAX]; /* refused by a full ring */
-	unsigned n_pending;
+	struct sl_io_req *pending; /* refused by a full ring, in order */
+	unsigned n_pending, cap_pending;
 
 	struct ckpt_handles *h;
 	int err;
@@ -141,20 +142,37 @@ static void resubmit_pending(struct sl_ckpt_ctx *ck)
 	}
 }
 
+/*
+ * Hand a request to the writer, or keep it (in order) for the next turn
+ * of the loop when the request ring is full: never wait for room, the
+ * writer may be polled by this very lcore.  The keyed-state write-out
+ * pauses while requests wait (progress()), so what is kept stays small:
+ * at most one step's buffers, the closing requests, and channel state.
+ */
 static void submit(struct sl_ckpt_ctx *ck, const struct sl_io_req *req)
 {
 	struct sl_io_writer *w = ck->t->io;
 
-	ck->outstanding++;
-	if (ck->n_pending == 0 && sl_io_submit(w, req) == 0)
+	if (ck->n_pending == 0 && sl_io_submit(w, req) == 0) {
+		ck->outstanding++;
 		return;
-	/* the writer is far behind: wait for room rather than lose ordering
-	 * (bounded: the main lcore drains its ring independently of us) */
-	while (ck->n_pending == PENDING_MAX) {
-		resubmit_pending(ck);
-		if (ck->n_pending == PENDING_MAX)
-			rte_pause();
 	}
+	if (ck->n_pending == ck->cap_pending) {
+		unsigned cap = ck->cap_pending ? 2 * ck->cap_pending : 16;
+		struct sl_io_req *p = realloc(ck->pending, cap * sizeof(*p));
+		if (p == NULL) {
+			/* a WRITE's buffer is released by its request, which
+			 * will never run: release it here */
+			if (req->op == SL_IO_OP_WRITE && req->release == SL_IO_REL_FN)
+				req->release_fn(req->release_obj);
+			ck_fail(ck, -ENOMEM,
+				"out of memory keeping io requests while the writer's ring is full");
+			return;
+		}
+		ck->pending = p;
+		ck->cap_pending = cap;
+	}
+	ck->outstanding++;
 	ck->pending[ck->n_pending++] = *req;
 }
 
@@ -376,29 +394,81 @@ void __sl_ckpt_persist_input(struct task *t, uint64_t id, unsigned in,
 
 /* --------------------------------------------------------- snapshot */
 
+/* The peer subtask at the other end of output channel i, for messages. */
+static const struct task *out_peer(const struct task *t, unsigned i)
+{
+	return &t->job->tasks[t->out_ch[i]->dst_task];
+}
+
+/*
+ * What forwarding the barrier needs, taken before anything is sent: room
+ * on every priority lane and a marker batch per channel.  Short of either
+ * (a receiver that does not poll its lanes, a pool emptied by slow
+ * consumers) the checkpoint is declined here rather than waited for: this
+ * lcore may host the very subtask that would make room.  Nothing of it
+ * was sent, so the receivers never start it; the coordinator's abort
+ * makes those that heard of it from other inputs forget it.
+ * @return the markers (the caller sends them), NULL when declined or
+ *         when there are no output channels
+ */
+static struct sl_batch **forward_take(struct task *t, struct sl_ckpt_ctx *ck)
+{
+	struct sl_batch **m;
+	unsigned i;
+
+	if (t->n_out_ch == 0)
+		return NULL;
+	for (i = 0; i < t->n_out_ch; i++)
+		if (rte_ring_free_count(t->out_ch[i]->prio) == 0) {
+			ck_fail(ck, -ENOBUFS,
+				"the priority lane to '%s' subtask %u is full (layout.priority-ring-size %u); the barrier was not forwarded",
+				out_peer(t, i)->node->uid, out_peer(t, i)->pub.info.index,
+				t->job->cfg.prio_ring_size);
+			return NULL;
+		}
+	m = malloc(t->n_out_ch * sizeof(*m));
+	if (m == NULL) {
+		ck_fail(ck, -ENOMEM, "out of memory forwarding the barrier");
+		return NULL;
+	}
+	for (i = 0; i < t->n_out_ch; i++)
+		if ((m[i] = sl_batch_get(t->pool, t->pub.out_record_size)) == NULL)
+			break;
+	if (i == t->n_out_ch)
+		return m;
+	while (i-- > 0)
+		sl_batch_put(m[i]);
+	free(m);
+	ck_fail(ck, -ENOBUFS,
+		"no batch for the barrier marker: the batch pool is empty (consumers hold its batches); the barrier was not forwarded");
+	return NULL;
+}
+
 /* Forward the barrier: announcement first, then the marker. */
 static void forward(struct task *t, struct sl_ckpt_ctx *ck)
 {
+	struct sl_batch **markers = forward_take(t, ck);
+
+	if (markers == NULL)
+		return;
 	for (unsigned i = 0; i < t->n_out_ch; i++) {
 		struct sl_channel *ch = t->out_ch[i];
 		uint64_t seq = ck->unaligned ? ch->sent : ch->sent + ch->staged;
 		struct sl_ctrl_event ev = { .type = SL_CTRL_BARRIER,
 					    .checkpoint_id = ck->id, .seq = seq,
 					    .flags = ck->unaligned };
-		struct sl_batch *m;
+		struct sl_batch *m = markers[i];
 
 		/* the receiver must see the announcement before it can
-		 * dequeue the marker; the lane holds 2 x max concurrent */
-		while (sl_channel_post(ch, &ev) < 0)
-			rte_pause();
+		 * dequeue the marker; forward_take() made sure of room (only
+		 * this subtask posts on its lanes) */
+		sl_channel_post(ch, &ev);
 		if (ck->unaligned) {
 			/* output that could not be sent is output state */
 			uint64_t s = ch->sent + 1;
 			for (struct sl_batch *b = ch->stage_head; b; b = b->next, s++)
 				persist(ck, t->n_in + i, b, s);
 		}
-		while ((m = sl_batch_get(t->pool, t->pub.out_record_size)) == NULL)
-			rte_pause();
 		m->kind = SL_BATCH_MARKER;
 		m->checkpoint_id = ck->id;
 		m->watermark = ch->wm_sent;
@@ -406,6 +476,7 @@ static void forward(struct task *t, struct sl_ckpt_ctx *ck)
 				  : !sl_channel_send(ch, m))
 			t->blocked = true;
 	}
+	free(markers);
 }
 
 static uint64_t tsc_ns(const struct task *t, uint64_t tsc)
@@ -455,6 +526,16 @@ int __sl_ckpt_snapshot(struct task *t, uint64_t id, bool unaligned,
 
 static void free_ck(struct task *t, struct sl_ckpt_ctx *ck, bool free_handles)
 {
+	/* requests never handed to the writer (the job stopped): their
+	 * references are still ours */
+	for (unsigned i = 0; i < ck->n_pending; i++) {
+		const struct sl_io_req *r = &ck->pending[i];
+		if (r->release == SL_IO_REL_FN)
+			r->release_fn(r->release_obj);
+		else if (r->release == SL_IO_REL_BATCH)
+			sl_batch_put(r->release_obj);
+	}
+	free(ck->pending);
 	for (unsigned i = 0; i < N_FILES; i++)
 		sl_io_file_free(ck->file[i].io);
 	sl_snap_kstate_enc_free(ck->kenc);
@@ -570,6 +651,8 @@ static bool progress(struct task *t, struct sl_ckpt_ctx *ck, int *work)
 		if (ck->aborted || ck->err) {
 			sl_kstate_snapshot_abort(ck->kst);
 			ck->keyed_active = false;
+		} else if (ck->n_pending > 0) {
+			/* the writer's ring is full: write out more next turn */
 		} else {
 			*work += (int)sl_kstate_snapshot_step(ck->kst, KEYED_STEP_BUDGET);
 			ck->keyed_active = sl_kstate_snapshot_active(ck->kst);
@@ -598,23 +681,70 @@ static bool progress(struct task *t, struct sl_ckpt_ctx *ck, int *work)
 	return true;
 }
 
+/*
+ * A decline made without a checkpoint context (the snapshot could not be
+ * taken) goes to the coordinator now, or waits for room in the ack ring
+ * until a later turn: never dropped, never waited for.  More than
+ * DECLINES_MAX waiting means the coordinator has not drained its ring for
+ * that many checkpoints, so the oldest has long expired there: it goes.
+ */
+static void post_decline(struct task *t, uint64_t id, int status,
+			 const char *reason)
+{
+	struct sl_ckpt_task_ack a = { .id = id, .status = status,
+				      .task = (uint32_t)(t - t->job->tasks) };
+
+	snprintf(a.reason, sizeof(a.reason), "%s", reason);
+	if (t->n_declines == 0 &&
+	    rte_ring_mp_enqueue_elem(t->job->acks, &a, sizeof(a)) == 0)
+		return;
+	if (t->declines == NULL &&
+	    (t->declines = calloc(DECLINES_MAX, sizeof(*t->declines))) == NULL) {
+		__sl_job_fail(t->job, -ENOMEM,
+			      "out of memory keeping a checkpoint decline of '%s' subtask %u",
+			      t->node->uid, t->pub.info.index);
+		return;
+	}
+	if (t->n_declines == DECLINES_MAX) {
+		memmove(t->declines, t->declines + 1,
+			(DECLINES_MAX - 1) * sizeof(*t->declines));
+		t->n_declines--;
+	}
+	t->declines[t->n_declines++] = a;
+}
+
+static int post_declines_waiting(struct task *t)
+{
+	unsigned done = 0;
+
+	while (done < t->n_declines &&
+	       rte_ring_mp_enqueue_elem(t->job->acks, &t->declines[done],
+					sizeof(t->declines[0])) == 0)
+		done++;
+	if (done > 0) {
+		memmove(t->declines, t->declines + done,
+			(t->n_declines - done) * sizeof(*t->declines));
+		/* release: after the enqueues (the main lcore's task_done()) */
+		__atomic_store_n(&t->n_declines, t->n_declines - done,
+				 __ATOMIC_RELEASE);
+	}
+	return (int)done;
+}
+
 static void on_command(struct task *t, const struct ckpt_cmd *cmd)
 {
 	struct sl_ckpt_ctx *ck = find_ck(t, cmd->id);
+	int rc;
 
 	switch (cmd->type) {
 	case CKPT_TRIGGER:
-		if (__sl_ckpt_snapshot(t, cmd->id,
-				       t->job->cfg.checkpoint.mode == SL_CKPT_UNALIGNED,
-				       false) < 0) {
-			struct sl_ckpt_task_ack a = {
-				.id = cmd->id,
-				.task = (uint32_t)(t - t->job->tasks),
-				.status = -EBUSY };
-			snprintf(a.reason, sizeof(a.reason),
-				 "too many checkpoints in progress at this subtask");
-			rte_ring_mp_enqueue_elem(t->job->acks, &a, sizeof(a));
-		}
+		rc = __sl_ckpt_snapshot(t, cmd->id,
+					t->job->cfg.checkpoint.mode == SL_CKPT_UNALIGNED,
+					false);
+		if (rc < 0)
+			post_decline(t, cmd->id, rc,
+				     rc == -EBUSY ? "too many checkpoints in progress at this subtask"
+						  : "cannot take the snapshot: out of memory");
 		break;
 	case CKPT_COMPLETE:
 		if (t->ops->notify_complete != NULL && t->op != NULL)
@@ -640,6 +770,8 @@ int __sl_ckpt_poll(struct task *t)
 	int work = 0;
 	unsigned n;
 
+	if (t->n_declines > 0)
+		work += post_declines_waiting(t);
 	while (rte_ring_sc_dequeue_elem(t->ctl, &cmd, sizeof(cmd)) == 0) {
 		on_command(t, &cmd);
 		work++;
@@ -750,12 +882,11 @@ int __sl_ckpt_decide(struct task *t)
 		}
 		int rc = __sl_ckpt_snapshot(t, d.id, d.unaligned, d.switched);
 		if (rc < 0) {
-			struct sl_ckpt_task_ack a = {
-				.id = d.id,
-				.task = (uint32_t)(t - t->job->tasks), .status = rc };
-			snprintf(a.reason, sizeof(a.reason),
-				 "cannot take the snapshot: %s", strerror(-rc));
-			rte_ring_mp_enqueue_elem(t->job->acks, &a, sizeof(a));
+			char why[96];
+			snprintf(why, sizeof(why), "cannot take the snapshot: %s",
+				 rc == -EBUSY ? "too many checkpoints in progress at this subtask"
+					      : strerror(-rc));
+			post_decline(t, d.id, rc, why);
 		}
 		n++;
 	}
@@ -782,7 +913,8 @@ int __sl_ckpt_task_init(struct task *t)
 		return -ENOMEM;
 	if (!t->is_source) {
 		t->bt = sl_bt_create(t->n_in, job->cfg.checkpoint.mode,
-				     job->cfg.checkpoint.aligned_timeout_ms * 1000000ULL);
+				     job->cfg.checkpoint.aligned_timeout_ms * 1000000ULL,
+				     job->cfg.checkpoint.max_concurrent);
 		if (t->bt == NULL)
 			return -ENOMEM;
 	}
@@ -793,6 +925,9 @@ void __sl_ckpt_task_fini(struct task *t)
 {
 	while (t->n_ck > 0)
 		free_ck(t, t->ck[0], true);
+	free(t->declines);
+	t->declines = NULL;
+	t->n_declines = 0;
 	sl_bt_free(t->bt);
 	rte_ring_free(t->ctl);
 	sl_io_completion_ring_free(t->io_cq);

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Barrier bookkeeping of one subtask (see include/sluice/barrier.h for the
- * protocol).  A handful of checkpoints can be in flight at once (aligned
- * and at-least-once pipelines with max-concurrent > 1); unaligned modes
- * run one at a time, as in Flink.
+ * protocol).  Up to max-concurrent checkpoints can be in flight at once
+ * (aligned and at-least-once pipelines); the slots are sized from it.
+ * Unaligned modes run one at a time, as in Flink.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -11,7 +11,12 @@
 
 #include "sluice/barrier.h"
 
-#define BT_SLOTS 4
+/* Slots per checkpoint allowed in progress at once: room for ones that
+ * ended at the coordinator but whose notification has not reached this
+ * subtask yet when newer barriers arrive (at least 4, as always). */
+#define BT_SLOTS_PER_CONCURRENT 2
+#define BT_SLOTS_MIN 4
+#define BT_MAX(a, b) ((a) > (b) ? (a) : (b))
 
 struct bt_input {
 	bool announced;
@@ -39,26 +44,32 @@ struct sl_barrier_tracker {
 	uint64_t timeout_ns;
 	uint64_t forgotten; /* events for ids <= this are stale */
 	bool *ended;
-	struct bt_ckpt ck[BT_SLOTS];
+	unsigned n_slots;
+	struct bt_ckpt ck[];
 };
 
 struct sl_barrier_tracker *sl_bt_create(unsigned n_inputs, enum sl_ckpt_mode mode,
-					uint64_t aligned_timeout_ns)
+					uint64_t aligned_timeout_ns,
+					unsigned max_concurrent)
 {
 	struct sl_barrier_tracker *bt;
+	unsigned slots;
 
-	if ((unsigned)mode > SL_CKPT_AT_LEAST_ONCE) {
+	if ((unsigned)mode > SL_CKPT_AT_LEAST_ONCE || max_concurrent == 0 ||
+	    max_concurrent > SL_CKPT_MAX_CONCURRENT) {
 		errno = EINVAL;
 		return NULL;
 	}
-	bt = calloc(1, sizeof(*bt));
+	slots = BT_MAX(BT_SLOTS_MIN, BT_SLOTS_PER_CONCURRENT * max_concurrent);
+	bt = calloc(1, sizeof(*bt) + slots * sizeof(bt->ck[0]));
 	if (bt == NULL)
 		return NULL;
+	bt->n_slots = slots;
 	bt->n = n_inputs;
 	bt->mode = mode;
 	bt->timeout_ns = aligned_timeout_ns;
 	bt->ended = calloc(n_inputs + 1, sizeof(bool));
-	for (unsigned i = 0; i < BT_SLOTS && bt->ended; i++) {
+	for (unsigned i = 0; i < bt->n_slots && bt->ended; i++) {
 		bt->ck[i].in = calloc(n_inputs + 1, sizeof(struct bt_input));
 		if (bt->ck[i].in == NULL) {
 			sl_bt_free(bt);
@@ -78,7 +89,7 @@ void sl_bt_free(struct sl_barrier_tracker *bt)
 {
 	if (bt == NULL)
 		return;
-	for (unsigned i = 0; i < BT_SLOTS; i++)
+	for (unsigned i = 0; i < bt->n_slots; i++)
 		free(bt->ck[i].in);
 	free(bt->ended);
 	free(bt);
@@ -86,7 +97,7 @@ void sl_bt_free(struct sl_barrier_tracker *bt)
 
 static struct bt_ckpt *find(const struct sl_barrier_tracker *bt, uint64_t id)
 {
-	for (unsigned i = 0; i < BT_SLOTS; i++)
+	for (unsigned i = 0; i < bt->n_slots; i++)
 		if (bt->ck[i].id == id && id != 0)
 			return (struct bt_ckpt *)&bt->ck[i];
 	return NULL;
@@ -118,20 +129,20 @@ static struct bt_ckpt *get(struct sl_barrier_tracker *bt, uint64_t id,
 	 * stale: they must not start it again before the coordinator's
 	 * notification forgets it. */
 	if (bt->mode == SL_CKPT_UNALIGNED || bt->mode == SL_CKPT_ALIGNED_TIMEOUT) {
-		for (unsigned i = 0; i < BT_SLOTS; i++)
+		for (unsigned i = 0; i < bt->n_slots; i++)
 			if (bt->ck[i].id != 0 && bt->ck[i].id < id)
 				clear(bt, &bt->ck[i]);
 		if (id - 1 > bt->forgotten)
 			bt->forgotten = id - 1;
 	}
-	for (unsigned i = 0; i < BT_SLOTS && free_slot == NULL; i++)
+	for (unsigned i = 0; i < bt->n_slots && free_slot == NULL; i++)
 		if (bt->ck[i].id == 0)
 			free_slot = &bt->ck[i];
 	if (free_slot == NULL) {
 		/* more in flight than slots: the oldest is the one the
 		 * coordinator gave up on */
 		free_slot = &bt->ck[0];
-		for (unsigned i = 1; i < BT_SLOTS; i++)
+		for (unsigned i = 1; i < bt->n_slots; i++)
 			if (bt->ck[i].id < free_slot->id)
 				free_slot = &bt->ck[i];
 		clear(bt, free_slot);
@@ -192,7 +203,7 @@ struct sl_bt_decision sl_bt_next(struct sl_barrier_tracker *bt, uint64_t now_ns)
 	struct bt_ckpt *c = NULL;
 
 	/* the oldest undecided checkpoint; a newer one waits for it */
-	for (unsigned i = 0; i < BT_SLOTS; i++)
+	for (unsigned i = 0; i < bt->n_slots; i++)
 		if (bt->ck[i].id != 0 && !bt->ck[i].decided &&
 		    (c == NULL || bt->ck[i].id < c->id))
 			c = &bt->ck[i];
@@ -243,7 +254,7 @@ bool sl_bt_input_blocked(const struct sl_barrier_tracker *bt, unsigned in)
 {
 	if (bt->mode != SL_CKPT_ALIGNED && bt->mode != SL_CKPT_ALIGNED_TIMEOUT)
 		return false;
-	for (unsigned i = 0; i < BT_SLOTS; i++) {
+	for (unsigned i = 0; i < bt->n_slots; i++) {
 		const struct bt_ckpt *c = &bt->ck[i];
 		/* aligning: an input that delivered its marker waits */
 		if (c->id != 0 && !c->decided && c->in[in].marker)
@@ -257,7 +268,7 @@ uint64_t sl_bt_persist(const struct sl_barrier_tracker *bt, unsigned in,
 {
 	if (in >= bt->n || bt->ended[in])
 		return 0;
-	for (unsigned i = 0; i < BT_SLOTS; i++) {
+	for (unsigned i = 0; i < bt->n_slots; i++) {
 		const struct bt_ckpt *c = &bt->ck[i];
 		const struct bt_input *x = &c->in[in];
 
@@ -323,7 +334,7 @@ void sl_bt_times(const struct sl_barrier_tracker *bt, uint64_t id,
 
 void sl_bt_forget(struct sl_barrier_tracker *bt, uint64_t id)
 {
-	for (unsigned i = 0; i < BT_SLOTS; i++)
+	for (unsigned i = 0; i < bt->n_slots; i++)
 		if (bt->ck[i].id != 0 && bt->ck[i].id <= id)
 			clear(bt, &bt->ck[i]);
 	if (id > bt->forgotten)

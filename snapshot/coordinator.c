@@ -45,6 +45,9 @@ struct sl_coord {
 	char err[320];
 };
 
+_Static_assert(SL_CKPT_MAX_CONCURRENT <= SL_COORD_HISTORY / 2,
+	       "pending checkpoints must never be overwritten in the history");
+
 static const char *const mode_names[] = {
 	[SL_CKPT_ALIGNED] = "aligned",
 	[SL_CKPT_UNALIGNED] = "unaligned",
@@ -79,9 +82,9 @@ int sl_checkpoint_config_check(const struct sl_checkpoint_config *c, char *err,
 		return BAD("state.checkpoints.dir: not set, but execution.checkpointing.interval is; give a directory for checkpoints");
 	if (c->timeout_ms == 0)
 		return BAD("execution.checkpointing.timeout: must be above 0");
-	if (c->max_concurrent == 0 || c->max_concurrent > SL_COORD_HISTORY / 2)
+	if (c->max_concurrent == 0 || c->max_concurrent > SL_CKPT_MAX_CONCURRENT)
 		return BAD("execution.checkpointing.max-concurrent-checkpoints: %u is out of range; use 1..%u",
-			   c->max_concurrent, SL_COORD_HISTORY / 2);
+			   c->max_concurrent, SL_CKPT_MAX_CONCURRENT);
 	if (c->retained == 0)
 		return BAD("state.checkpoints.num-retained: must be at least 1");
 	/* the barrier tracker runs unaligned checkpoints one at a time (a

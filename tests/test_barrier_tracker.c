@@ -19,7 +19,7 @@ static void expect_snapshot(struct sl_barrier_tracker *bt, uint64_t now, uint64_
 
 Test(barrier_tracker, aligned_blocks_until_all_markers)
 {
-	struct sl_barrier_tracker *bt = sl_bt_create(2, SL_CKPT_ALIGNED, 0);
+	struct sl_barrier_tracker *bt = sl_bt_create(2, SL_CKPT_ALIGNED, 0, 4);
 	uint64_t consumed[2] = { 4, 9 };
 
 	sl_bt_on_announce(bt, 0, 1, 4, 0);
@@ -44,7 +44,7 @@ Test(barrier_tracker, aligned_blocks_until_all_markers)
 
 Test(barrier_tracker, unaligned_snapshots_on_first_announcement)
 {
-	struct sl_barrier_tracker *bt = sl_bt_create(2, SL_CKPT_UNALIGNED, 0);
+	struct sl_barrier_tracker *bt = sl_bt_create(2, SL_CKPT_UNALIGNED, 0, 4);
 	uint64_t consumed[2] = { 3, 5 };
 
 	sl_bt_on_announce(bt, 0, 7, 10, 0);
@@ -76,7 +76,7 @@ Test(barrier_tracker, unaligned_snapshots_on_first_announcement)
 
 Test(barrier_tracker, aligned_timeout_switches_to_unaligned)
 {
-	struct sl_barrier_tracker *bt = sl_bt_create(2, SL_CKPT_ALIGNED_TIMEOUT, 50 * MS);
+	struct sl_barrier_tracker *bt = sl_bt_create(2, SL_CKPT_ALIGNED_TIMEOUT, 50 * MS, 4);
 	uint64_t consumed[2] = { 6, 12 };
 
 	sl_bt_on_announce(bt, 0, 3, 6, 0);
@@ -98,7 +98,7 @@ Test(barrier_tracker, aligned_timeout_switches_to_unaligned)
 
 Test(barrier_tracker, aligned_timeout_completes_aligned_when_in_time)
 {
-	struct sl_barrier_tracker *bt = sl_bt_create(2, SL_CKPT_ALIGNED_TIMEOUT, 50 * MS);
+	struct sl_barrier_tracker *bt = sl_bt_create(2, SL_CKPT_ALIGNED_TIMEOUT, 50 * MS, 4);
 
 	sl_bt_on_marker(bt, 0, 3, 0);
 	sl_bt_on_marker(bt, 1, 3, 10 * MS);
@@ -108,7 +108,7 @@ Test(barrier_tracker, aligned_timeout_completes_aligned_when_in_time)
 
 Test(barrier_tracker, at_least_once_never_blocks)
 {
-	struct sl_barrier_tracker *bt = sl_bt_create(2, SL_CKPT_AT_LEAST_ONCE, 0);
+	struct sl_barrier_tracker *bt = sl_bt_create(2, SL_CKPT_AT_LEAST_ONCE, 0, 4);
 
 	sl_bt_on_marker(bt, 0, 1, 0);
 	cr_assert_not(sl_bt_input_blocked(bt, 0), "keeps reading past the marker");
@@ -127,7 +127,7 @@ Test(barrier_tracker, at_least_once_never_blocks)
 
 Test(barrier_tracker, ended_inputs_count_as_aligned)
 {
-	struct sl_barrier_tracker *bt = sl_bt_create(3, SL_CKPT_ALIGNED, 0);
+	struct sl_barrier_tracker *bt = sl_bt_create(3, SL_CKPT_ALIGNED, 0, 4);
 
 	sl_bt_on_input_end(bt, 2);
 	sl_bt_on_marker(bt, 0, 5, 0);
@@ -139,7 +139,7 @@ Test(barrier_tracker, ended_inputs_count_as_aligned)
 
 Test(barrier_tracker, newer_unaligned_checkpoint_replaces_an_abandoned_one)
 {
-	struct sl_barrier_tracker *bt = sl_bt_create(2, SL_CKPT_UNALIGNED, 0);
+	struct sl_barrier_tracker *bt = sl_bt_create(2, SL_CKPT_UNALIGNED, 0, 4);
 	uint64_t consumed[2] = { 0, 0 };
 
 	sl_bt_on_announce(bt, 0, 1, 5, 0);
@@ -156,7 +156,7 @@ Test(barrier_tracker, newer_unaligned_checkpoint_replaces_an_abandoned_one)
 
 Test(barrier_tracker, forget_unblocks_and_drops_stale_events)
 {
-	struct sl_barrier_tracker *bt = sl_bt_create(2, SL_CKPT_ALIGNED, 0);
+	struct sl_barrier_tracker *bt = sl_bt_create(2, SL_CKPT_ALIGNED, 0, 4);
 
 	sl_bt_on_marker(bt, 0, 4, 0);
 	cr_assert(sl_bt_input_blocked(bt, 0));
@@ -170,7 +170,7 @@ Test(barrier_tracker, forget_unblocks_and_drops_stale_events)
 
 Test(barrier_tracker, unaligned_in_flight_batches_persisted_ahead)
 {
-	struct sl_barrier_tracker *bt = sl_bt_create(2, SL_CKPT_UNALIGNED, 0);
+	struct sl_barrier_tracker *bt = sl_bt_create(2, SL_CKPT_UNALIGNED, 0, 4);
 	uint64_t consumed[2] = { 3, 5 }, seq;
 
 	sl_bt_on_announce(bt, 0, 7, 10, 0);
@@ -203,7 +203,7 @@ Test(barrier_tracker, unaligned_in_flight_batches_persisted_ahead)
  */
 Test(barrier_tracker, stale_marker_after_a_newer_unaligned_checkpoint_is_dropped)
 {
-	struct sl_barrier_tracker *bt = sl_bt_create(2, SL_CKPT_UNALIGNED, 0);
+	struct sl_barrier_tracker *bt = sl_bt_create(2, SL_CKPT_UNALIGNED, 0, 4);
 	uint64_t consumed[2] = { 0, 0 };
 
 	sl_bt_on_announce(bt, 0, 1, 5, 0);
@@ -216,4 +216,37 @@ Test(barrier_tracker, stale_marker_after_a_newer_unaligned_checkpoint_is_dropped
 	cr_assert_eq(sl_bt_next(bt, MS).action, SL_BT_NONE, "checkpoint 1 is over");
 	cr_assert_eq(sl_bt_persist(bt, 1, 3), 2, "input 1 still persists for 2");
 	sl_bt_free(bt);
+}
+
+/* As many checkpoints as max-concurrent allows are tracked side by side:
+ * none is dropped to make room (the tracker used to have 4 slots while
+ * the configuration allowed 16). */
+Test(barrier_tracker, max_concurrent_checkpoints_all_tracked)
+{
+	const unsigned n = SL_CKPT_MAX_CONCURRENT;
+	struct sl_barrier_tracker *bt = sl_bt_create(2, SL_CKPT_AT_LEAST_ONCE, 0, n);
+	uint64_t consumed[2] = { 0, 0 };
+
+	cr_assert_not_null(bt);
+	for (uint64_t id = 1; id <= n; id++) {
+		sl_bt_on_marker(bt, 0, id, id * MS);
+		cr_assert_eq(sl_bt_next(bt, id * MS).action, SL_BT_NONE,
+			     "%lu waits for input 1", (unsigned long)id);
+	}
+	for (uint64_t id = 1; id <= n; id++) {
+		sl_bt_on_marker(bt, 1, id, (n + id) * MS);
+		expect_snapshot(bt, (n + id) * MS, id, false, false);
+		sl_bt_snapshot_taken(bt, id, consumed, (n + id) * MS);
+		uint64_t first, snap;
+		sl_bt_times(bt, id, &first, &snap);
+		cr_assert_eq(first, id * MS, "%lu kept its first barrier's time",
+			     (unsigned long)id);
+	}
+	sl_bt_free(bt);
+}
+
+Test(barrier_tracker, max_concurrent_out_of_range)
+{
+	cr_assert_null(sl_bt_create(2, SL_CKPT_ALIGNED, 0, 0));
+	cr_assert_null(sl_bt_create(2, SL_CKPT_ALIGNED, 0, SL_CKPT_MAX_CONCURRENT + 1));
 }

@@ -31,6 +31,7 @@ struct writer {
 	unsigned lcore;
 	unsigned serves[4];
 	unsigned n_serves;
+	unsigned request_ring_size; /* 0: default */
 };
 
 struct layout {
@@ -69,16 +70,20 @@ static struct sl_job *make_job(const char *root, const struct layout *l,
 			cr_assert_eq(sl_job_place(job, ci, s, (unsigned)l->place_count[s]), 0);
 	for (unsigned i = 0; l != NULL && i < l->n_w; i++) {
 		const struct writer *w = &l->w[i];
-		cr_assert_eq(sl_job_add_io_writer(job, w->poll, w->lcore,
-						  w->n_serves ? w->serves : NULL,
-						  w->n_serves),
-			     (int)i, "%s", sl_job_error(job));
+		struct sl_job_io_writer jw = {
+			.poll = w->poll, .lcore = w->lcore,
+			.serves = w->n_serves ? w->serves : NULL,
+			.n_serves = w->n_serves,
+			.request_ring_size = w->request_ring_size,
+		};
+		cr_assert_eq(sl_job_add_io_writer(job, &jw), (int)i, "%s",
+			     sl_job_error(job));
 	}
 	return job;
 }
 
 /* Every complete checkpoint in root validates; returns how many. */
-static size_t check_complete(const char *root)
+static size_t check_complete_op(const char *root, const char *uid)
 {
 	uint64_t *ids = NULL;
 	size_t nids = 0;
@@ -88,11 +93,16 @@ static size_t check_complete(const char *root)
 	for (size_t i = 0; i < nids; i++) {
 		char dir[4300];
 		struct sl_snap_metadata *m = ckpt_cut_open(root, ids[i], dir, sizeof(dir));
-		ckpt_cut_operator(m, "count");
+		ckpt_cut_operator(m, uid);
 		sl_snap_meta_free(m);
 	}
 	free(ids);
 	return nids;
+}
+
+static size_t check_complete(const char *root)
+{
+	return check_complete_op(root, "count");
 }
 
 static void run_layout(const struct layout *l)
@@ -189,5 +199,133 @@ Test(checkpoint_io, bad_layouts_fail_before_running, .timeout = 120)
 			  sl_job_error(job));
 		sl_job_free(job);
 	}
+	sl_test_eal_fini();
+}
+
+/*
+ * A writer polled inline by the lcore whose subtasks fill its 2-slot
+ * request ring: requests that find it full wait in the subtask for the
+ * next turn of the loop (which polls the writer) instead of spinning on
+ * an lcore that is the only one able to make room.  Unaligned with a
+ * slow sink, so channel state is written too.
+ */
+Test(checkpoint_io, tiny_request_ring_inline_on_the_submitting_lcore, .timeout = 120)
+{
+	const struct layout l = {
+		.n_w = 1,
+		.w = { { SL_IO_POLL_INLINE, 2, { 0 }, 0, .request_ring_size = 2 } },
+		.place_count = { 2, 2 },
+	};
+	struct sl_job_config cfg;
+	struct sl_generator_conf g;
+	struct sl_job_checkpoints sum;
+	char root[] = "/tmp/sl-ckio-XXXXXX";
+
+	sl_test_eal(LCORES, NULL);
+	cr_assert_not_null(mkdtemp(root));
+	sl_job_config_defaults(&cfg);
+	cfg.checkpoint.interval_ms = 30;
+	cfg.checkpoint.mode = SL_CKPT_UNALIGNED;
+	cfg.ring_size = 16;
+	gen_events_conf(&g, 5, 1000000, 1e6, 100000);
+	struct sl_job *job = make_job(root, &l, &g, &cfg);
+	cr_assert_eq(sl_job_run(job), 0, "%s", sl_job_error(job));
+	sl_job_checkpoint_summary(job, &sum);
+	fprintf(stderr, "tiny request ring: %" PRIu64 " triggered, %" PRIu64
+		" completed, %" PRIu64 " failed %s\n", sum.triggered, sum.completed,
+		sum.failed, sum.last_failure);
+	cr_assert_geq(sum.completed, 2, "%s", sum.last_failure);
+	cr_assert_eq(sum.failed, 0, "%s", sum.last_failure);
+	cr_assert_geq(check_complete(root), 2);
+	sl_job_free(job);
+	ckpt_cut_remove_root(root);
+	sl_test_eal_fini();
+}
+
+/*
+ * Priority lanes of 2 events, up to 4 aligned checkpoints at once and a
+ * sink that sleeps in its callback: announcements pile up in its lanes.
+ * A source that finds no room declines the checkpoint with the reason
+ * instead of spinning until the sink polls again; later checkpoints
+ * complete.
+ */
+Test(checkpoint_io, full_priority_lane_declines_with_the_reason, .timeout = 120)
+{
+	struct sl_job_config cfg;
+	struct sl_generator_conf g;
+	struct sl_job_checkpoints sum;
+	struct sl_count_sink_conf sink = { .delay_us_per_batch = 3000 };
+	char root[] = "/tmp/sl-ckio-XXXXXX";
+
+	sl_test_eal(LCORES, NULL);
+	cr_assert_not_null(mkdtemp(root));
+	sl_job_config_defaults(&cfg);
+	cfg.checkpoint.interval_ms = 2;
+	cfg.checkpoint.max_concurrent = 4;
+	cfg.checkpoint.tolerable_failures = 1000000;
+	cfg.checkpoint.retained = 1000;
+	cfg.prio_ring_size = 2;
+	cfg.ring_size = 8;
+	snprintf(cfg.checkpoint.dir, sizeof(cfg.checkpoint.dir), "%s", root);
+	gen_events_conf(&g, 5, 100000, 0, KEYS);
+
+	struct sl_job *job = sl_job_create("ckprio", &cfg);
+	int gi = sl_job_add(job, "gen", &sl_op_generator, &g, 1);
+	int si = sl_job_add(job, "sink", &sl_op_count_sink, &sink, 1);
+	cr_assert_eq(sl_job_connect(job, gi, si, SL_PART_FORWARD, NULL), 0);
+	cr_assert_eq(sl_job_run(job), 0, "%s", sl_job_error(job));
+	sl_job_checkpoint_summary(job, &sum);
+	fprintf(stderr, "priority lane of 2: %" PRIu64 " triggered, %" PRIu64
+		" completed, %" PRIu64 " failed, last: %s\n", sum.triggered,
+		sum.completed, sum.failed, sum.last_failure);
+	cr_assert_geq(sum.failed, 1, "some barrier found the lane full");
+	cr_assert(strstr(sum.last_failure, "the priority lane to 'sink' subtask 0 is full"),
+		  "%s", sum.last_failure);
+	cr_assert_geq(sum.completed, 1, "the others complete");
+	cr_assert_geq(check_complete_op(root, "sink"), 1);
+	sl_job_free(job);
+	ckpt_cut_remove_root(root);
+	sl_test_eal_fini();
+}
+
+/*
+ * max-concurrent-checkpoints above the 4 the barrier trackers used to
+ * hold: 8 aligned checkpoints queue up behind a slow sink, and every one
+ * completes (a tracker evicting a live checkpoint would leave it to
+ * expire; the timeout is long, so an eviction would show as a missing
+ * completion at the end).
+ */
+Test(checkpoint_io, eight_concurrent_checkpoints_complete, .timeout = 120)
+{
+	struct sl_job_config cfg;
+	struct sl_generator_conf g;
+	struct sl_job_checkpoints sum;
+	struct sl_count_sink_conf sink = { .delay_us_per_batch = 1000 };
+	char root[] = "/tmp/sl-ckio-XXXXXX";
+
+	sl_test_eal(LCORES, NULL);
+	cr_assert_not_null(mkdtemp(root));
+	sl_job_config_defaults(&cfg);
+	cfg.checkpoint.interval_ms = 2;
+	cfg.checkpoint.max_concurrent = 8;
+	cfg.checkpoint.retained = 1000;
+	cfg.ring_size = 32;
+	snprintf(cfg.checkpoint.dir, sizeof(cfg.checkpoint.dir), "%s", root);
+	gen_events_conf(&g, 5, 150000, 0, KEYS);
+
+	struct sl_job *job = sl_job_create("ckconc", &cfg);
+	int gi = sl_job_add(job, "gen", &sl_op_generator, &g, 1);
+	int si = sl_job_add(job, "sink", &sl_op_count_sink, &sink, 1);
+	cr_assert_eq(sl_job_connect(job, gi, si, SL_PART_FORWARD, NULL), 0);
+	cr_assert_eq(sl_job_run(job), 0, "%s", sl_job_error(job));
+	sl_job_checkpoint_summary(job, &sum);
+	fprintf(stderr, "8 concurrent: %" PRIu64 " triggered, %" PRIu64
+		" completed, %" PRIu64 " failed %s\n", sum.triggered, sum.completed,
+		sum.failed, sum.last_failure);
+	cr_assert_eq(sum.failed, 0, "%s", sum.last_failure);
+	cr_assert_geq(sum.completed, 8, "%s", sum.last_failure);
+	cr_assert_geq(check_complete_op(root, "sink"), 8);
+	sl_job_free(job);
+	ckpt_cut_remove_root(root);
 	sl_test_eal_fini();
 }

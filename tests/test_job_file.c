@@ -688,6 +688,10 @@ static const struct bad_case bad_cases[] = {
 	  { "x.yaml:4: config.execution.checkpointing.max-concurrent-checkpoints: 3 checkpoints at once",
 	    "(line 5), also not when they start aligned with execution.checkpointing.aligned-checkpoint-timeout",
 	    "set max-concurrent-checkpoints: 1" } },
+	{ "config:\n  execution.checkpointing.interval: 1s\n"
+	  "  execution.checkpointing.max-concurrent-checkpoints: 17\n  state.checkpoints.dir: /tmp/c\noperators:\n" GEN
+	  "  - {uid: out, type: null-sink, input: gen}\n",
+	  { "execution.checkpointing.max-concurrent-checkpoints: 17 is out of range; use 1..16" } },
 	/* layout.io-writers */
 	{ "operators:\n" GEN "  - {uid: out, type: null-sink, input: gen}\n"
 	  "layout:\n  io-writers:\n    - {lcore: 2, poll: sometimes}\n",

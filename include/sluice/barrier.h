@@ -59,10 +59,16 @@ struct sl_barrier_tracker;
  * @param n_inputs          input channels of the subtask (0 for sources)
  * @param mode              checkpoint mode of the job
  * @param aligned_timeout_ns  for SL_CKPT_ALIGNED_TIMEOUT
- * @return the tracker or NULL (errno ENOMEM/EINVAL)
+ * @param max_concurrent    checkpoints the coordinator may have in
+ *                          progress at once (1..SL_CKPT_MAX_CONCURRENT):
+ *                          the tracker keeps that many apart, plus room
+ *                          for ones whose end it has not heard of yet
+ * @return the tracker or NULL (errno ENOMEM; EINVAL for a bad mode or
+ *         max_concurrent)
  */
 struct sl_barrier_tracker *sl_bt_create(unsigned n_inputs, enum sl_ckpt_mode mode,
-					uint64_t aligned_timeout_ns);
+					uint64_t aligned_timeout_ns,
+					unsigned max_concurrent);
 void sl_bt_free(struct sl_barrier_tracker *bt);
 
 /**

@@ -33,6 +33,12 @@ const char *sl_ckpt_mode_name(enum sl_ckpt_mode m);
 
 struct sl_io_fault;
 
+/** Most checkpoints in progress at once
+ *  (execution.checkpointing.max-concurrent-checkpoints); the barrier
+ *  trackers and the subtasks' checkpoint slots are sized from the
+ *  configured value. */
+#define SL_CKPT_MAX_CONCURRENT 16u
+
 /** Largest sluice.checkpointing.full-every (a restore reads the chain). */
 #define SL_CKPT_FULL_EVERY_MAX 1000u
 
@@ -40,7 +46,8 @@ struct sl_checkpoint_config {
 	uint64_t interval_ms;	      /**< execution.checkpointing.interval; 0 = off */
 	uint64_t timeout_ms;	      /**< execution.checkpointing.timeout (600000) */
 	uint64_t min_pause_ms;	      /**< execution.checkpointing.min-pause (0) */
-	uint32_t max_concurrent;      /**< execution.checkpointing.max-concurrent-checkpoints (1) */
+	uint32_t max_concurrent;      /**< execution.checkpointing.max-concurrent-checkpoints
+				       *   (1; 1..SL_CKPT_MAX_CONCURRENT) */
 	uint32_t tolerable_failures;  /**< execution.checkpointing.tolerable-failed-checkpoints (0) */
 	uint32_t retained;	      /**< state.checkpoints.num-retained (1) */
 	enum sl_ckpt_mode mode;

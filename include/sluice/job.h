@@ -126,29 +126,35 @@ enum sl_io_poll {
 /** Most io writers a job's layout may have. */
 #define SL_JOB_IO_WRITERS_MAX 8
 
+/** One checkpoint io writer of the layout (layout.io-writers[i]). */
+struct sl_job_io_writer {
+	enum sl_io_poll poll;	    /**< own lcore or inline */
+	unsigned lcore;		    /**< the lcore that polls it */
+	const unsigned *serves;	    /**< worker lcores whose subtasks submit
+				     *   to it; NULL (n_serves 0): every lcore
+				     *   no other writer lists.  When every
+				     *   writer has a list, lcores nobody lists
+				     *   are served by the first writer. */
+	unsigned n_serves;	    /**< entries in serves */
+	unsigned queue_depth;	    /**< SQEs in the kernel (0: 64) */
+	unsigned request_ring_size; /**< request ring slots (0: 1024) */
+};
+
 /**
  * Add a checkpoint io writer to the layout (docs/io.md).  Without any, the
  * job has one writer that the main lcore's control loop polls.  With
  * several, each subtask submits its checkpoint files to the writer that
  * serves the lcore it runs on.
- * @param poll      SL_IO_POLL_OWN or SL_IO_POLL_INLINE
- * @param lcore     the lcore that polls it
- * @param serves    worker lcores whose subtasks submit to it; NULL (with
- *                  n_serves 0): every lcore no other writer lists.  When
- *                  every writer has a list, lcores nobody lists are
- *                  served by the first writer.
- * @param n_serves  entries in serves
+ * @param w  the writer (copied)
  * @return the writer's index (>= 0), or -EINVAL with sl_job_error()
  *         saying why: too many writers, an lcore that already polls a
  *         writer, an lcore served twice, a second writer without a list,
- *         an own-lcore writer on an lcore some writer serves; -ENOMEM.
- *         What needs the EAL (lcores exist, an own lcore hosts no
- *         subtask and is not the main lcore) is checked by
- *         sl_job_prepare().
+ *         an own-lcore writer on an lcore some writer serves, sizes out
+ *         of range; -ENOMEM.  What needs the EAL (lcores exist, an own
+ *         lcore hosts no subtask and is not the main lcore) is checked
+ *         by sl_job_prepare().
  */
-int sl_job_add_io_writer(struct sl_job *job, enum sl_io_poll poll,
-			 unsigned lcore, const unsigned *serves,
-			 unsigned n_serves);
+int sl_job_add_io_writer(struct sl_job *job, const struct sl_job_io_writer *w);
 
 /**
  * Check the graph and compute every operator's output schema: inputs
