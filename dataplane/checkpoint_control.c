@@ -50,8 +50,7 @@ static void command(struct sl_job *job, struct task *t, uint32_t type,
 static bool task_done(const struct task *t)
 {
 	return __atomic_load_n(&t->phase, __ATOMIC_ACQUIRE) == TASK_DONE &&
-	       __atomic_load_n(&t->n_ck, __ATOMIC_ACQUIRE) == 0 &&
-	       __atomic_load_n(&t->n_declines, __ATOMIC_ACQUIRE) == 0;
+	       __sl_ckpt_task_quiet(t);
 }
 
 static int co_trigger(void *ctx, uint64_t id)
@@ -489,8 +488,7 @@ bool __sl_ckpt_control_busy(struct sl_job *job)
 	if (job->coord == NULL)
 		return false;
 	for (uint32_t i = 0; i < job->n_tasks; i++)
-		if (__atomic_load_n(&job->tasks[i].n_ck, __ATOMIC_ACQUIRE) != 0 ||
-		    __atomic_load_n(&job->tasks[i].n_declines, __ATOMIC_ACQUIRE) != 0)
+		if (!__sl_ckpt_task_quiet(&job->tasks[i]))
 			return true;
 	return false;
 }

@@ -162,6 +162,12 @@ struct task {
 	unsigned n_ck;
 	struct sl_ckpt_task_ack *declines; /* waiting for room in the ack ring */
 	unsigned n_declines;
+	/* sl_task_rename(): done one after the other, oldest first; the
+	 * first is with the writer when ren_submitted */
+	struct task_rename *renames;
+	unsigned n_renames, cap_renames;
+	bool ren_submitted;
+	uint64_t rename_seq;	/* cookie of the next one */
 	/* incremental: the keyed state snapshotted and its recent snapshots */
 	struct sl_kstate *kb_state;
 	struct keyed_base kb[KEYED_BASES]; /* ascending ids */
@@ -189,6 +195,13 @@ struct ckpt_io {
 	bool launched;	   /* SL_IO_POLL_OWN: its lcore runs it */
 	struct task **served; /* subtasks submitting to it */
 	unsigned n_served;
+};
+
+/* An sl_task_rename() in flight (dataplane/task_checkpoint.c). */
+struct task_rename {
+	uint64_t seq;
+	struct sl_io_file *f; /* `from` */
+	char *to;
 };
 
 struct lcore_ctx {
@@ -325,6 +338,15 @@ int __sl_task_restore_inflight(struct task *t, struct restore_resend_list *later
 void __sl_task_end_restored(struct task *t);
 
 /* checkpointing: dataplane/task_checkpoint.c */
+/* Nothing of the checkpoint path left to do at this subtask: no
+ * checkpoint in progress, no decline or rename waiting (read from any
+ * lcore: the owner stores the counters after the work they count). */
+static inline bool __sl_ckpt_task_quiet(const struct task *t)
+{
+	return __atomic_load_n(&t->n_ck, __ATOMIC_ACQUIRE) == 0 &&
+	       __atomic_load_n(&t->n_declines, __ATOMIC_ACQUIRE) == 0 &&
+	       __atomic_load_n(&t->n_renames, __ATOMIC_ACQUIRE) == 0;
+}
 int __sl_ckpt_task_init(struct task *t);
 void __sl_ckpt_task_fini(struct task *t);
 int __sl_ckpt_poll(struct task *t);

@@ -59,9 +59,10 @@ int __sl_lcore_loop(void *arg)
 			struct task *t = lc->tasks[i];
 			/* a finished subtask may still hold staged output
 			 * (its END included) that a full ring refused, or a
-			 * checkpoint it is writing out or declining */
-			if (t->phase == TASK_DONE && !t->blocked && t->n_ck == 0 &&
-			    t->n_declines == 0)
+			 * checkpoint it is writing out, declining or
+			 * committing */
+			if (t->phase == TASK_DONE && !t->blocked &&
+			    __sl_ckpt_task_quiet(t))
 				continue;
 			live++;
 			work += __sl_task_poll(t);

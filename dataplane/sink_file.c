@@ -377,9 +377,13 @@ static int fsink_on_end(void *op, struct sl_task *t, bool drain)
 
 /*
  * Checkpoint: seal what was written since the last barrier as the pending
- * part of this checkpoint (flush + fdatasync + rename: the one synchronous
- * cost of this sink, bounded by what the write-back started in
- * fsink_flush() has not written yet), then snapshot the pending list.
+ * part of this checkpoint: flush, rename in-progress -> pending (a
+ * metadata operation; the next part reuses the in-progress name, so it
+ * cannot wait), and hand the descriptor to the io writer, which
+ * fdatasyncs and closes it and fsyncs the directory off this lcore; the
+ * checkpoint is acknowledged once that is durable.  Then snapshot the
+ * pending list.  A crash before the fdatasync leaves a pending part of a
+ * checkpoint that never completed, which a restore removes.
  */
 static int fsink_snapshot(void *op, struct sl_task *t, struct sl_ckpt_ctx *ck)
 {
@@ -392,12 +396,21 @@ static int fsink_snapshot(void *op, struct sl_task *t, struct sl_ckpt_ctx *ck)
 	if (!s->txn)
 		return 0;
 	if (s->fd >= 0) {
-		if ((rc = fsink_finish_file(t, s)) < 0)
+		char path[SL_PATH_MAX];
+
+		if ((rc = fsink_flush(t, s)) < 0)
 			return rc;
 		if ((rc = fsink_parts_seal(&s->parts, id, err, sizeof(err))) < 0) {
 			sl_task_error(t, "%s", err);
 			return rc;
 		}
+		if ((rc = fsink_part_path(&s->parts, FSINK_PENDING, id, path,
+					  sizeof(path))) < 0)
+			return rc;
+		rc = sl_ckpt_sync_file(ck, s->fd, path);
+		s->fd = -1; /* the writer's now, whatever happened */
+		if (rc < 0)
+			return rc;
 	}
 	if (id > s->last_id)
 		s->last_id = id;
@@ -418,7 +431,7 @@ static void fsink_notify_complete(void *op, struct sl_task *t, uint64_t id)
 
 	if (!s->txn || s->deferred_rc < 0)
 		return;
-	rc = fsink_parts_commit(&s->parts, id, err, sizeof(err));
+	rc = fsink_parts_commit_async(&s->parts, t, id, err, sizeof(err));
 	if (rc < 0) {
 		/* the callback cannot fail the job: the next call does */
 		sl_task_error(t, "committing output of checkpoint %" PRIu64 ": %s",

@@ -18,9 +18,14 @@
  * barrier, at the end of the stream, takes the next id.
  *
  * Protocol:
- *   snapshot(N)          flush, fdatasync, rename in-progress -> pending N;
- *                        the operator-state blob lists every pending id
- *   notify_complete(N)   rename pending ids <= N -> committed, fsync dir
+ *   snapshot(N)          flush, rename in-progress -> pending N; the io
+ *                        writer fdatasyncs and closes it and fsyncs the
+ *                        directory, and the subtask acknowledges N only
+ *                        then; the operator-state blob lists every
+ *                        pending id
+ *   notify_complete(N)   rename pending ids <= N -> committed, each
+ *                        followed by a directory fsync, in order, by the
+ *                        io writer
  *   notify_aborted(N)    nothing: part N is committed with the next
  *                        checkpoint that completes
  *   end of stream        seal and commit everything (the job finished)
@@ -183,6 +188,35 @@ int fsink_parts_commit(struct fsink_parts *p, uint64_t upto, char *err,
 			rc = frc;
 		}
 	}
+	return rc;
+}
+
+int fsink_parts_commit_async(struct fsink_parts *p, struct sl_task *t,
+			     uint64_t upto, char *err, size_t errlen)
+{
+	char from[SL_PATH_MAX], to[SL_PATH_MAX];
+	unsigned done = 0;
+	int rc = 0;
+
+	while (done < p->n_pending && p->pending[done] <= upto) {
+		uint64_t id = p->pending[done];
+		if (fsink_part_path(p, FSINK_PENDING, id, from, sizeof(from)) < 0 ||
+		    fsink_part_path(p, FSINK_FINAL, id, to, sizeof(to)) < 0) {
+			rc = -ENAMETOOLONG;
+			snprintf(err, errlen, "path of output part %" PRIu64 " too long", id);
+			break;
+		}
+		if ((rc = sl_task_rename(t, from, to)) < 0) {
+			snprintf(err, errlen, "cannot commit %s as %s: %s", from, to,
+				 strerror(-rc));
+			break;
+		}
+		done++;
+		sl_crash_point("sink-commit");
+	}
+	memmove(p->pending, p->pending + done,
+		(p->n_pending - done) * sizeof(p->pending[0]));
+	p->n_pending -= done;
 	return rc;
 }
 

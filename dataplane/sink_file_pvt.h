@@ -51,6 +51,12 @@ int fsink_parts_seal(struct fsink_parts *p, uint64_t id, char *err,
 int fsink_parts_commit(struct fsink_parts *p, uint64_t upto, char *err,
 		       size_t errlen);
 
+/** The same through the subtask's io writer (sl_task_rename(): in order,
+ *  each rename followed by a directory fsync), off the lcore; the parts
+ *  leave the pending list now.  A rename that fails fails the job. */
+int fsink_parts_commit_async(struct fsink_parts *p, struct sl_task *t,
+			     uint64_t upto, char *err, size_t errlen);
+
 /**
  * Restore after a restart from checkpoint `restored`, whose snapshot of
  * this subtask listed `ids` as pending: commit them (a part already

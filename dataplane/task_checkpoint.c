@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <rte_cycles.h>
 #include <rte_errno.h>
@@ -36,11 +37,17 @@
 #include "job_pvt.h"
 #include "sluice/crash_point.h"
 #include "sluice/io.h"
+#include "sluice/io_file.h"
 #include "sluice/keyed_state.h"
 #include "sluice/snapshot.h"
 
 /* entries written per poll: bounds the hot-path pause of the write-out */
 #define KEYED_STEP_BUDGET 2048
+/* files an operator may hand to sl_ckpt_sync_file() per checkpoint */
+#define SYNCED_MAX 16
+#define SYNCED_COOKIE 0x80u
+/* cookie tag of sl_task_rename() requests (the rest is a sequence) */
+#define RENAME_COOKIE 0xffu
 /* declines kept while the ack ring is full (see post_decline()) */
 #define DECLINES_MAX SL_COORD_HISTORY
 
@@ -74,6 +81,11 @@ struct sl_ckpt_ctx {
 	uint64_t inflight_bytes;
 
 	struct ckpt_file file[N_FILES];
+	/* operators' own files made durable by the writer
+	 * (sl_ckpt_sync_file()); cookies SYNCED_COOKIE + index */
+	struct sl_io_file *synced[SYNCED_MAX];
+	int synced_fd[SYNCED_MAX];
+	unsigned n_synced;
 	bool files_closed;    /* encoders finished, FSYNC + CLOSE submitted */
 	unsigned outstanding; /* io requests without completion */
 	struct sl_io_req *pending; /* refused by a full ring, in order */
@@ -239,6 +251,116 @@ static int keyed_sink(void *arg, uint64_t off, void *buf, size_t len)
 static int chan_sink(void *arg, uint64_t off, void *buf, size_t len)
 {
 	return sink(arg, FILE_CHAN, off, buf, len);
+}
+
+int sl_ckpt_sync_file(struct sl_ckpt_ctx *ck, int fd, const char *path)
+{
+	struct task *t = ck->t;
+	struct sl_io_file *f;
+	unsigned k = ck->n_synced;
+	uint64_t c = ck->id << 8 | (SYNCED_COOKIE + k);
+
+	if (k == SYNCED_MAX || (f = sl_io_file_adopt(fd, path)) == NULL) {
+		/* the writer cannot take it (rare): do it here, so that the
+		 * file is durable whatever becomes of the checkpoint */
+		int rc = fdatasync(fd) < 0 ? -errno : 0;
+		if (close(fd) < 0 && rc == 0)
+			rc = -errno;
+		if (rc == 0) {
+			char dir[4096];
+			rc = sl_io_dirname(path, dir, sizeof(dir));
+			if (rc == 0)
+				rc = sl_io_fsync_dir(dir);
+		}
+		if (rc < 0)
+			ck_fail(ck, rc, "cannot make %s durable: %s", path, strerror(-rc));
+		return rc;
+	}
+	ck->synced_fd[k] = fd;
+	ck->synced[ck->n_synced++] = f;
+	/* in order on the one file: data, descriptor, directory entry */
+	struct sl_io_req r[3] = {
+		sl_io_req_fsync(f, t->io_cq, c),
+		sl_io_req_close(f, t->io_cq, c),
+		sl_io_req_sync_dir(f, t->io_cq, c),
+	};
+	for (unsigned i = 0; i < RTE_DIM(r); i++)
+		submit(ck, &r[i]);
+	return 0;
+}
+
+/* --------------------------------------------------- renames (commits) */
+
+static void submit_rename(struct task *t)
+{
+	struct task_rename *r = &t->renames[0];
+	struct sl_io_req q = sl_io_req_rename(r->f, r->to, t->io_cq,
+					      r->seq << 8 | RENAME_COOKIE);
+
+	/* a full ring: the next turn of __sl_ckpt_poll() tries again */
+	t->ren_submitted = sl_io_submit(t->io, &q) == 0;
+}
+
+static void drop_renames(struct task *t, unsigned from)
+{
+	for (unsigned i = from; i < t->n_renames; i++) {
+		sl_io_file_free(t->renames[i].f);
+		free(t->renames[i].to);
+	}
+	__atomic_store_n(&t->n_renames, from, __ATOMIC_RELEASE);
+}
+
+int sl_task_rename(struct sl_task *pub, const char *from, const char *to)
+{
+	struct task *t = (struct task *)pub;
+	struct task_rename r = { .seq = ++t->rename_seq };
+
+	if (t->io == NULL)
+		return -ENOTSUP;
+	if (t->n_renames == t->cap_renames) {
+		unsigned cap = t->cap_renames ? 2 * t->cap_renames : 8;
+		struct task_rename *p = realloc(t->renames, cap * sizeof(*p));
+		if (p == NULL)
+			return -ENOMEM;
+		t->renames = p;
+		t->cap_renames = cap;
+	}
+	r.f = sl_io_file_create(from, 0, 0);
+	r.to = strdup(to);
+	if (r.f == NULL || r.to == NULL) {
+		sl_io_file_free(r.f);
+		free(r.to);
+		return -ENOMEM;
+	}
+	t->renames[t->n_renames] = r;
+	__atomic_store_n(&t->n_renames, t->n_renames + 1, __ATOMIC_RELEASE);
+	if (t->n_renames == 1)
+		submit_rename(t);
+	return 0;
+}
+
+/* The rename at the head is done: the next goes, or after a failure none. */
+static void rename_done(struct task *t, const struct sl_io_completion *c)
+{
+	struct task_rename *r = &t->renames[0];
+
+	if (t->n_renames == 0 || !t->ren_submitted || (c->cookie >> 8) != r->seq)
+		return; /* cannot happen: one at a time */
+	t->ren_submitted = false;
+	if (c->res < 0) {
+		__sl_job_fail(t->job, c->res,
+			      "operator '%s' (%s) subtask %u: cannot rename %s to %s: %s",
+			      t->node->uid, t->ops->type, t->pub.info.index,
+			      sl_io_file_path(r->f), r->to, strerror(-c->res));
+		drop_renames(t, 0);
+		return;
+	}
+	sl_io_file_free(r->f);
+	free(r->to);
+	memmove(t->renames, t->renames + 1, (t->n_renames - 1) * sizeof(*r));
+	__atomic_store_n(&t->n_renames, t->n_renames - 1, __ATOMIC_RELEASE);
+	if (t->n_renames > 0)
+		submit_rename(t);
 }
 
 /* -------------------------------------------------------- keyed state */
@@ -534,10 +656,17 @@ static void free_ck(struct task *t, struct sl_ckpt_ctx *ck, bool free_handles)
 			r->release_fn(r->release_obj);
 		else if (r->release == SL_IO_REL_BATCH)
 			sl_batch_put(r->release_obj);
+		/* a descriptor handed over by sl_ckpt_sync_file() whose
+		 * CLOSE never reached the writer */
+		for (unsigned k = 0; r->op == SL_IO_OP_CLOSE && k < ck->n_synced; k++)
+			if (ck->synced[k] == r->file)
+				close(ck->synced_fd[k]);
 	}
 	free(ck->pending);
 	for (unsigned i = 0; i < N_FILES; i++)
 		sl_io_file_free(ck->file[i].io);
+	for (unsigned i = 0; i < ck->n_synced; i++)
+		sl_io_file_free(ck->synced[i]);
 	sl_snap_kstate_enc_free(ck->kenc);
 	sl_snap_chan_enc_free(ck->cenc);
 	if (free_handles && ck->h != NULL) {
@@ -772,18 +901,29 @@ int __sl_ckpt_poll(struct task *t)
 
 	if (t->n_declines > 0)
 		work += post_declines_waiting(t);
+	if (t->n_renames > 0 && !t->ren_submitted)
+		submit_rename(t);
 	while (rte_ring_sc_dequeue_elem(t->ctl, &cmd, sizeof(cmd)) == 0) {
 		on_command(t, &cmd);
 		work++;
 	}
 	while ((n = sl_io_reap(t->io_cq, c, RTE_DIM(c))) > 0) {
 		for (unsigned i = 0; i < n; i++) {
-			struct sl_ckpt_ctx *ck = find_ck(t, c[i].cookie >> 8);
+			struct sl_ckpt_ctx *ck;
 			unsigned which = c[i].cookie & 0xff;
+			if (which == RENAME_COOKIE) {
+				rename_done(t, &c[i]);
+				continue;
+			}
+			ck = find_ck(t, c[i].cookie >> 8);
 			if (ck == NULL)
 				continue;
 			ck->outstanding--;
-			if (c[i].res < 0)
+			if (c[i].res < 0 && which >= SYNCED_COOKIE)
+				ck_fail(ck, c[i].res, "making %s durable: %s",
+					sl_io_file_path(ck->synced[which - SYNCED_COOKIE]),
+					strerror(-c[i].res));
+			else if (c[i].res < 0)
 				ck_fail(ck, c[i].res, "writing chk-%" PRIu64 "/%s: %s",
 					ck->id, ck->file[which].name,
 					strerror(-c[i].res));
@@ -928,6 +1068,11 @@ void __sl_ckpt_task_fini(struct task *t)
 	free(t->declines);
 	t->declines = NULL;
 	t->n_declines = 0;
+	drop_renames(t, 0);
+	free(t->renames);
+	t->renames = NULL;
+	t->cap_renames = 0;
+	t->ren_submitted = false;
 	sl_bt_free(t->bt);
 	rte_ring_free(t->ctl);
 	sl_io_completion_ring_free(t->io_cq);

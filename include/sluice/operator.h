@@ -179,6 +179,29 @@ int sl_ckpt_put_keyed(struct sl_ckpt_ctx *ck, struct sl_kstate *st,
 		      uint16_t key_size, uint16_t value_size);
 /** The checkpoint's id. */
 uint64_t sl_ckpt_id(const struct sl_ckpt_ctx *ck);
+/**
+ * Make a file the operator wrote with write(2) durable as part of the
+ * checkpoint, off the lcore: the checkpoint's io writer fdatasyncs `fd`,
+ * closes it, then fsyncs the directory of `path` (so a rename the operator
+ * did to `path` before is durable too).  The subtask acknowledges the
+ * checkpoint only once all of it is done, and declines it (with the
+ * path) if a step fails.  The descriptor is the writer's from now on,
+ * also when this fails.
+ * @param path  the file's current path
+ * @return 0, or a negative errno (-ENOMEM, -ENOSPC: more than 16 files
+ *         in one checkpoint); the checkpoint is then declined
+ */
+int sl_ckpt_sync_file(struct sl_ckpt_ctx *ck, int fd, const char *path);
+/**
+ * Rename `from` to `to` (in the same directory) and fsync the directory,
+ * through the subtask's io writer, off the lcore: for commits once a
+ * checkpoint completed (notify_complete()).  Renames of one subtask are
+ * done in the order they were asked for, and after a failed one none is
+ * (the job fails, with both paths in the message).  The subtask's loop
+ * keeps going until they are done.  Needs checkpointing.
+ * @return 0, -ENOMEM, -ENOTSUP (checkpointing is off)
+ */
+int sl_task_rename(struct sl_task *t, const char *from, const char *to);
 
 /*
  * Restore hooks, for operators' restore() callback (docs/restore.md).  The
