@@ -438,21 +438,21 @@ Test(file_sink_txn, failed_job_commits_only_what_checkpoints_cover, .timeout = 1
 
 /*
  * The sink's lcore only hands its sealed part to the io writer: with
- * every request on the part files held 100 ms by a slow-disk fault, the
+ * every request on the part files held 50 ms by a slow-disk fault, the
  * checkpoints still complete, their asynchronous part covers the
- * writer's fdatasync, close and directory fsync (at least 3 x 100 ms:
+ * writer's fdatasync, close and directory fsync (at least 3 x 50 ms:
  * the acknowledgement waited for them), and the output is exactly once.
  */
 Test(file_sink_txn, seal_is_done_by_the_io_writer, .timeout = 120)
 {
 	static const struct sl_io_fault slow = { .path_substr = ".csv.pending",
-						 .delay_us = 100000 };
+						 .delay_us = 50000 };
 	char out[] = "/tmp/sl-txn-out-XXXXXX", ck[] = "/tmp/sl-txn-ck-XXXXXX";
 	struct sl_generator_conf g;
 	struct part_file parts[4096];
 	unsigned n, in_progress;
 	uint64_t next = 0;
-	const uint64_t count = 200000;
+	const uint64_t count = 400000; /* 1 s: checkpoints complete meanwhile */
 
 	cr_assert_not_null(mkdtemp(out));
 	cr_assert_not_null(mkdtemp(ck));
@@ -464,7 +464,7 @@ Test(file_sink_txn, seal_is_done_by_the_io_writer, .timeout = 120)
 		run_sum.completed, run_sum.failed, run_sum.max_sync_ns / 1e6,
 		run_sum.max_async_ns / 1e6);
 	cr_assert_geq(run_sum.completed, 1, "%s", run_sum.last_failure);
-	cr_assert_geq(run_sum.max_async_ns, 300000000ull,
+	cr_assert_geq(run_sum.max_async_ns, 150000000ull,
 		      "the acknowledgement waited for the writer's seal");
 	n = list_parts(out, parts, 4096, &in_progress);
 	cr_assert_eq(in_progress, 0);
