@@ -35,6 +35,10 @@
 
 #define KEYS 500
 #define GEN_P 2
+/* Rate-limited first runs (4e5 records/s) are stopped by the test once a
+ * mid-stream checkpoint completed, usually within 0.2 s; the 3 s of stream
+ * leave room for checkpoints declined on a loaded machine. */
+#define RATE_LIMITED_COUNT 1200000
 
 /* this suite's generator: seed 23, KEYS keys */
 static void gen_conf(struct sl_generator_conf *g, uint64_t count, double rate)
@@ -328,6 +332,9 @@ static void crash_and_restore(struct run_conf *rc, uint32_t agg_p2,
 
 	struct run_conf rc2 = *rc;
 	rc2.agg_p = agg_p2;
+	/* the rest of the stream at full speed: the output does not depend
+	 * on the rate, only the first run's stopping point does */
+	rc2.rate = 0;
 	job = make_job(&rc2, &res2, NULL, &g2, &a2, &raw2, &rows2);
 	snprintf(chosen_dir, sizeof(chosen_dir), "%s/chk-%" PRIu64, rc->root, stop.chosen);
 	rc_ = sl_job_restore_from(job, restore ? restore : chosen_dir);
@@ -396,7 +403,7 @@ static void crash_and_restore(struct run_conf *rc, uint32_t agg_p2,
 
 Test(restore, aligned_latest_equals_uninterrupted_run, .timeout = 120)
 {
-	struct run_conf rc = { .mode = SL_CKPT_ALIGNED, .count = 400000,
+	struct run_conf rc = { .mode = SL_CKPT_ALIGNED, .count = RATE_LIMITED_COUNT,
 			       .rate = 4e5, .agg_p = 2, .ring_size = 64 };
 	struct job_results res;
 	struct sl_generator_conf g;
@@ -436,7 +443,7 @@ Test(restore, unaligned_with_inflight_data_equals_uninterrupted_run, .timeout = 
 
 Test(restore, rescale_keyed_state_2_to_1, .timeout = 120)
 {
-	struct run_conf rc = { .mode = SL_CKPT_ALIGNED, .count = 400000,
+	struct run_conf rc = { .mode = SL_CKPT_ALIGNED, .count = RATE_LIMITED_COUNT,
 			       .rate = 4e5, .agg_p = 2, .ring_size = 64 };
 
 	sl_test_eal("(0-3)@(0-1)", NULL);
@@ -446,7 +453,7 @@ Test(restore, rescale_keyed_state_2_to_1, .timeout = 120)
 
 Test(restore, rescale_keyed_state_1_to_3, .timeout = 120)
 {
-	struct run_conf rc = { .mode = SL_CKPT_ALIGNED, .count = 400000,
+	struct run_conf rc = { .mode = SL_CKPT_ALIGNED, .count = RATE_LIMITED_COUNT,
 			       .rate = 4e5, .agg_p = 1, .ring_size = 64 };
 
 	sl_test_eal("(0-3)@(0-1)", NULL);
@@ -533,7 +540,7 @@ static void refused(struct sl_job *job, const char *what, int err, const char *n
 
 Test(restore, bad_input_is_refused_and_changes_nothing, .timeout = 120)
 {
-	struct run_conf rc = { .mode = SL_CKPT_ALIGNED, .count = 400000,
+	struct run_conf rc = { .mode = SL_CKPT_ALIGNED, .count = RATE_LIMITED_COUNT,
 			       .rate = 4e5, .agg_p = 2, .ring_size = 64 };
 	struct sl_generator_conf g;
 	struct sl_keyed_aggregate_conf a;
@@ -661,7 +668,7 @@ static void flip_byte(const char *path)
  */
 Test(restore, damaged_latest_falls_back_to_the_previous_checkpoint, .timeout = 120)
 {
-	struct run_conf rc = { .mode = SL_CKPT_ALIGNED, .count = 400000,
+	struct run_conf rc = { .mode = SL_CKPT_ALIGNED, .count = RATE_LIMITED_COUNT,
 			       .rate = 4e5, .agg_p = 2, .ring_size = 64 };
 	struct job_results res;
 	struct sl_generator_conf g;
@@ -699,6 +706,7 @@ Test(restore, damaged_latest_falls_back_to_the_previous_checkpoint, .timeout = 1
 	fputs("half-written", pf);
 	fclose(pf);
 
+	rc.rate = 0; /* the restored run: the rest at full speed */
 	struct sl_job *job = make_job(&rc, &res, NULL, &g, &a, &raw, &rows);
 	refused(job, chk, -EBADMSG, name, "damaged", rc.root);
 	uint64_t before = tree_hash(rc.root);
