@@ -132,6 +132,9 @@ struct task {
 	const struct sl_operator_ops *ops;
 	void *op;
 	struct rte_mempool *pool;
+	/* barrier markers only: a pool of their own, so that a data pool
+	 * emptied by backpressure never keeps a barrier from being forwarded */
+	struct rte_mempool *marker_pool;
 
 	unsigned n_in;
 	struct in_port *in;

@@ -91,6 +91,24 @@ static unsigned pool_size(const struct sl_job *job, int node)
 	       2 * POOL_CACHE * 4;
 }
 
+/*
+ * Markers in flight per output channel: one per concurrent checkpoint, one
+ * staged behind a full ring, one being freed by the receiver.  No per-lcore
+ * cache: the few markers must not be stranded in other lcores' caches.
+ */
+static struct rte_mempool *marker_pool_create(const struct sl_job *job,
+					      int node, unsigned run,
+					      unsigned task, unsigned lcore)
+{
+	char name[RTE_MEMPOOL_NAMESIZE];
+	unsigned conc = job->cfg.checkpoint.max_concurrent;
+	unsigned n = out_channels(job, node) * ((conc ? conc : 1) + 2);
+
+	snprintf(name, sizeof(name), "sl%um%u", run, task);
+	return sl_batch_pool_create(name, n, 1, 8,
+				    (int)rte_lcore_to_socket_id(lcore));
+}
+
 size_t sl_job_memory_estimate(const struct sl_job *job)
 {
 	const struct sl_job_config *c = &job->cfg;
@@ -233,8 +251,10 @@ static void free_runtime(struct sl_job *job)
 	/* channels hold batches of the pools: free them before the pools */
 	for (uint32_t i = 0; i < job->n_channels; i++)
 		sl_channel_free(job->channels[i]);
-	for (uint32_t i = 0; i < job->n_tasks; i++)
+	for (uint32_t i = 0; i < job->n_tasks; i++) {
 		rte_mempool_free(job->tasks[i].pool);
+		rte_mempool_free(job->tasks[i].marker_pool);
+	}
 	free(job->channels);
 	rte_free(job->tasks);
 	if (job->lcores != NULL)
@@ -354,6 +374,16 @@ static int build(struct sl_job *job, unsigned run)
 				if (t->pool == NULL) {
 					__sl_job_fail(job, -ENOMEM,
 						      "cannot create the batch pool of '%s' subtask %u: %s (raise EAL -m, or lower batch-size/ring-size)",
+						      n->uid, s,
+						      rte_strerror(rte_errno));
+					return -ENOMEM;
+				}
+				if (out_channels(job, i) > 0 &&
+				    (t->marker_pool = marker_pool_create(
+					     job, i, run, n->first_task + s,
+					     info->lcore)) == NULL) {
+					__sl_job_fail(job, -ENOMEM,
+						      "cannot create the barrier-marker pool of '%s' subtask %u: %s (raise EAL -m)",
 						      n->uid, s,
 						      rte_strerror(rte_errno));
 					return -ENOMEM;

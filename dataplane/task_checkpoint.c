@@ -524,10 +524,11 @@ static const struct task *out_peer(const struct task *t, unsigned i)
 
 /*
  * What forwarding the barrier needs, taken before anything is sent: room
- * on every priority lane and a marker batch per channel.  Short of either
- * (a receiver that does not poll its lanes, a pool emptied by slow
- * consumers) the checkpoint is declined here rather than waited for: this
- * lcore may host the very subtask that would make room.  Nothing of it
+ * on every priority lane and a marker batch per channel (from the marker
+ * pool, which backpressure cannot empty).  Short of either (a receiver
+ * that does not poll its lanes) the checkpoint is declined here rather
+ * than waited for: this lcore may host the very subtask that would make
+ * room.  Nothing of it
  * was sent, so the receivers never start it; the coordinator's abort
  * makes those that heard of it from other inputs forget it.
  * @return the markers (the caller sends them), NULL when declined or
@@ -554,7 +555,7 @@ static struct sl_batch **forward_take(struct task *t, struct sl_ckpt_ctx *ck)
 		return NULL;
 	}
 	for (i = 0; i < t->n_out_ch; i++)
-		if ((m[i] = sl_batch_get(t->pool, t->pub.out_record_size)) == NULL)
+		if ((m[i] = sl_batch_get(t->marker_pool, t->pub.out_record_size)) == NULL)
 			break;
 	if (i == t->n_out_ch)
 		return m;
@@ -562,7 +563,7 @@ static struct sl_batch **forward_take(struct task *t, struct sl_ckpt_ctx *ck)
 		sl_batch_put(m[i]);
 	free(m);
 	ck_fail(ck, -ENOBUFS,
-		"no batch for the barrier marker: the batch pool is empty (consumers hold its batches); the barrier was not forwarded");
+		"no barrier marker left: max-concurrent-checkpoints markers are still queued on this subtask's output channels; the barrier was not forwarded");
 	return NULL;
 }
 
