@@ -920,11 +920,23 @@ int __sl_ckpt_poll(struct task *t)
 			if (ck == NULL)
 				continue;
 			ck->outstanding--;
-			if (c[i].res < 0 && which >= SYNCED_COOKIE)
-				ck_fail(ck, c[i].res, "making %s durable: %s",
-					sl_io_file_path(ck->synced[which - SYNCED_COOKIE]),
+			if (c[i].res < 0 && which >= SYNCED_COOKIE) {
+				const char *p = sl_io_file_path(
+					ck->synced[which - SYNCED_COOKIE]);
+
+				ck_fail(ck, c[i].res, "making %s durable: %s", p,
 					strerror(-c[i].res));
-			else if (c[i].res < 0)
+				/* After a failed fdatasync the kernel may have
+				 * dropped the data: committing that output
+				 * with a later checkpoint could publish a hole.
+				 * Failing the job restarts it from the last
+				 * complete checkpoint, which discards it. */
+				__sl_job_fail(t->job, c[i].res,
+					      "operator '%s' (%s) subtask %u: cannot make %s durable: %s; its output since the last complete checkpoint is discarded (check the disk, then restart from the latest checkpoint)",
+					      t->node->uid, t->ops->type,
+					      t->pub.info.index, p,
+					      strerror(-c[i].res));
+			} else if (c[i].res < 0)
 				ck_fail(ck, c[i].res, "writing chk-%" PRIu64 "/%s: %s",
 					ck->id, ck->file[which].name,
 					strerror(-c[i].res));
