@@ -42,6 +42,11 @@
 /* entries written per poll: bounds the hot-path pause of the write-out */
 #define KEYED_STEP_BUDGET 2048
 #define PENDING_MAX 64
+/* writes (encoder buffers of ~1 MiB, block_format.c) of one checkpoint in
+ * the writer at once: enough to keep the disk busy (docs/io.md: flat from
+ * 1 to 32 in flight), and a bound on the memory they hold.  At the bound
+ * the keyed-state stepper waits; channel state is not held back. */
+#define WRITES_IN_FLIGHT_MAX 16
 
 enum { FILE_KEYED, FILE_CHAN, N_FILES };
 
@@ -49,6 +54,7 @@ struct ckpt_file {
 	struct sl_io_file *io;
 	char name[SL_SNAP_NAME_MAX];
 	struct sl_snap_file_info info;
+	uint64_t prealloc; /* bytes to reserve at OPEN (0: none) */
 };
 
 struct sl_ckpt_ctx {
@@ -73,8 +79,9 @@ struct sl_ckpt_ctx {
 	uint64_t inflight_bytes;
 
 	struct ckpt_file file[N_FILES];
-	bool files_closed;    /* encoders finished, FSYNC + CLOSE submitted */
+	bool files_closed;    /* encoders finished, CLOSE submitted */
 	unsigned outstanding; /* io requests without completion */
+	unsigned writes;      /* WRITEs among them */
 	struct sl_io_req pending[PENDING_MAX]; /* refused by a full ring */
 	unsigned n_pending;
 
@@ -183,10 +190,15 @@ static int open_file(struct sl_ckpt_ctx *ck, unsigned which)
 	else
 		snprintf(path, sizeof(path), "%s/chk-%" PRIu64 "/%s",
 			 t->job->cfg.checkpoint.dir, ck->id, f->name);
-	f->io = sl_io_file_create(path, 0, 0644);
+	/* O_DIRECT: the encoders hand out aligned buffers (sl_snap_sink_fn),
+	 * the disk gets them without a page-cache copy, and the data is on
+	 * the disk as each write completes, so the final fdatasync has only
+	 * the metadata left (docs/checkpointing.md) */
+	f->io = sl_io_file_create(path, SL_IO_F_DIRECT, 0644);
 	if (f->io == NULL)
 		return -errno;
-	struct sl_io_req r = sl_io_req_open(f->io, t->io_cq, cookie(ck, which));
+	struct sl_io_req r = sl_io_req_open_prealloc(f->io, f->prealloc, t->io_cq,
+						     cookie(ck, which));
 	submit(ck, &r);
 	return 0;
 }
@@ -206,9 +218,13 @@ static int sink(struct sl_ckpt_ctx *ck, unsigned which, uint64_t off, void *buf,
 		sl_snap_buf_free(buf);
 		return rc;
 	}
+	/* the last buffer of a file is written padded to the O_DIRECT
+	 * alignment (its padding is zeros); CLOSE trims the file */
+	len = RTE_ALIGN_CEIL(len, (size_t)SL_SNAP_BUF_ALIGN);
 	struct sl_io_req r = sl_io_req_write_fn(ck->file[which].io, off, buf,
 						(uint32_t)len, release_buf, buf,
 						ck->t->io_cq, cookie(ck, which));
+	ck->writes++;
 	submit(ck, &r);
 	return 0;
 }
@@ -269,8 +285,19 @@ int sl_ckpt_put_keyed(struct sl_ckpt_ctx *ck, struct sl_kstate *st,
 	ck->kenc = sl_snap_kstate_enc_create(&c);
 	if (ck->kenc == NULL)
 		return -errno;
+	if (base == NULL) {
+		/* a full file's size is known: reserve it, so that O_DIRECT
+		 * writes need no allocation (docs/io.md); CLOSE trims */
+		uint64_t data = sl_kstate_count(st) * (10u + key_size + value_size);
+
+		ck->file[FILE_KEYED].prealloc =
+			data + data / 1024 + 24ull * t->pub.info.kg_count + (64u << 10);
+	}
 	rc = sl_kstate_snapshot_begin_since(st, base ? base->epoch : 0,
 					    sl_snap_kstate_emit, ck->kenc, &epoch);
+	/* the stepper hands the encoder runs of entries (one call each) */
+	if (rc == 0)
+		sl_kstate_snapshot_emit_runs(st, sl_snap_kstate_emit_run);
 	ck->kst = st;
 	/* O(deletions since the base): those are fixed now, and the log may
 	 * be trimmed right after */
@@ -544,9 +571,10 @@ static void close_files(struct sl_ckpt_ctx *ck)
 		struct ckpt_file *f = &ck->file[i];
 		if (f->io == NULL)
 			continue;
-		struct sl_io_req fs = sl_io_req_fsync(f->io, t->io_cq, cookie(ck, i));
-		struct sl_io_req cl = sl_io_req_close(f->io, t->io_cq, cookie(ck, i));
-		submit(ck, &fs);
+		/* trims the padding of the last write (and any unused
+		 * preallocation) and fdatasyncs: durable once it completes */
+		struct sl_io_req cl = sl_io_req_close_sync(f->io, f->info.size,
+							   t->io_cq, cookie(ck, i));
 		submit(ck, &cl);
 		if (ck->h != NULL && !ck->err && i == FILE_KEYED) {
 			ck->h->keyed_base = ck->keyed_base;
@@ -570,7 +598,7 @@ static bool progress(struct task *t, struct sl_ckpt_ctx *ck, int *work)
 		if (ck->aborted || ck->err) {
 			sl_kstate_snapshot_abort(ck->kst);
 			ck->keyed_active = false;
-		} else {
+		} else if (ck->writes < WRITES_IN_FLIGHT_MAX) {
 			*work += (int)sl_kstate_snapshot_step(ck->kst, KEYED_STEP_BUDGET);
 			ck->keyed_active = sl_kstate_snapshot_active(ck->kst);
 			sl_crash_point("state-write");
@@ -651,6 +679,8 @@ int __sl_ckpt_poll(struct task *t)
 			if (ck == NULL)
 				continue;
 			ck->outstanding--;
+			if (c[i].op == SL_IO_OP_WRITE)
+				ck->writes--;
 			if (c[i].res < 0)
 				ck_fail(ck, c[i].res, "writing chk-%" PRIu64 "/%s: %s",
 					ck->id, ck->file[which].name,

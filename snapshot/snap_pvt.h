@@ -33,6 +33,10 @@
 /* block header: checksum, type, payload length, sequence, count */
 #define SNAP_BLK_HDR 24u
 #define SNAP_TRAILER_LEN 48u
+/* writer buffers: alignment (O_DIRECT) and the bytes one collects before
+ * it goes to the sink (block_format.c, "Output buffers") */
+#define SNAP_BUF_ALIGN SL_SNAP_BUF_ALIGN
+#define SNAP_FLUSH_BYTES (1u << 20)
 
 enum snap_block_type {
 	SNAP_BLK_KEYED_ENTRIES = 1,
