@@ -300,8 +300,10 @@ int __sl_ckpt_poll(struct task *t);
 int __sl_ckpt_snapshot(struct task *t, uint64_t id, bool unaligned, bool switched);
 void __sl_ckpt_persist_input(struct task *t, uint64_t id, unsigned in,
 			     const struct sl_batch *b, uint64_t seq);
-void __sl_ckpt_poll_announcements(struct task *t);
+unsigned __sl_ckpt_poll_announcements(struct task *t);
 int __sl_ckpt_decide(struct task *t);
+void __sl_ckpt_between_batches(struct task *t, struct in_port *in,
+			       struct sl_batch **rest, unsigned n_rest);
 void __sl_ckpt_handles_free(void *handles);
 uint64_t __sl_ckpt_now_ns(const struct task *t);
 /* incremental checkpoints: dataplane/checkpoint_incremental.c */

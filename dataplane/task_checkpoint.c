@@ -661,17 +661,33 @@ static void on_command(struct task *t, const struct ckpt_cmd *cmd)
 	}
 }
 
+static int reap_io(struct task *t);
+
 int __sl_ckpt_poll(struct task *t)
 {
-	struct sl_io_completion c[32];
 	struct ckpt_cmd cmd;
 	int work = 0;
-	unsigned n;
 
 	while (rte_ring_sc_dequeue_elem(t->ctl, &cmd, sizeof(cmd)) == 0) {
 		on_command(t, &cmd);
 		work++;
 	}
+	work += reap_io(t);
+	for (unsigned i = 0; i < t->n_ck;) {
+		struct sl_ckpt_ctx *ck = t->ck[i];
+		if (!progress(t, ck, &work))
+			i++;
+	}
+	return work;
+}
+
+/* io completions: count them against their checkpoints. */
+static int reap_io(struct task *t)
+{
+	struct sl_io_completion c[32];
+	int work = 0;
+	unsigned n;
+
 	while ((n = sl_io_reap(t->io_cq, c, RTE_DIM(c))) > 0) {
 		for (unsigned i = 0; i < n; i++) {
 			struct sl_ckpt_ctx *ck = find_ck(t, c[i].cookie >> 8);
@@ -688,25 +704,43 @@ int __sl_ckpt_poll(struct task *t)
 		}
 		work += (int)n;
 	}
+	return work;
+}
+
+/*
+ * Checkpoint work that must not wait for the end of a loop turn, which
+ * for a slow operator (a burst of batches that each take milliseconds) is
+ * long: close the files of a checkpoint whose inputs are done, and ack one
+ * whose writes completed.  The keyed-state write-out is not stepped here:
+ * it keeps its once-per-turn pace.
+ */
+static int poll_quick(struct task *t)
+{
+	int work = reap_io(t);
+
 	for (unsigned i = 0; i < t->n_ck;) {
 		struct sl_ckpt_ctx *ck = t->ck[i];
-		if (!progress(t, ck, &work))
+		if (ck->keyed_active || !progress(t, ck, &work))
 			i++;
 	}
 	return work;
 }
 
-void __sl_ckpt_poll_announcements(struct task *t)
+unsigned __sl_ckpt_poll_announcements(struct task *t)
 {
 	struct sl_ctrl_event ev;
+	unsigned n = 0;
 
 	/* the time is read after the event arrived: the first barrier's
 	 * time must not precede the trigger (start delay, alignment) */
 	for (unsigned i = 0; i < t->n_in; i++)
 		while (sl_channel_poll(t->in[i].ch, &ev) == 0)
-			if (ev.type == SL_CTRL_BARRIER)
+			if (ev.type == SL_CTRL_BARRIER) {
 				sl_bt_on_announce(t->bt, i, ev.checkpoint_id, ev.seq,
 						  tsc_ns(t, rte_get_tsc_cycles()));
+				n++;
+			}
+	return n;
 }
 
 /*
@@ -776,6 +810,10 @@ int __sl_ckpt_decide(struct task *t)
 		if (d.action != SL_BT_SNAPSHOT) {
 			if (t->n_ck > 0)
 				persist_ahead_all(t);
+			/* a new unaligned checkpoint whose in-flight data is
+			 * persisted closes its files now, not a turn later */
+			if (n > 0)
+				poll_quick(t);
 			return n;
 		}
 		int rc = __sl_ckpt_snapshot(t, d.id, d.unaligned, d.switched);
@@ -789,6 +827,23 @@ int __sl_ckpt_decide(struct task *t)
 		}
 		n++;
 	}
+}
+
+void __sl_ckpt_between_batches(struct task *t, struct in_port *in,
+			       struct sl_batch **rest, unsigned n_rest)
+{
+	/* a barrier announced while the operator worked on this burst is
+	 * taken now (the rest of the burst is then in flight), not at the
+	 * next burst, as Flink takes priority events between records */
+	if (t->phase == TASK_RUNNING && __sl_ckpt_poll_announcements(t) > 0) {
+		in->pending = rest;
+		in->n_pending = n_rest;
+		__sl_ckpt_decide(t);
+		in->pending = NULL;
+		in->n_pending = 0;
+	}
+	if (t->n_ck > 0)
+		poll_quick(t);
 }
 
 uint64_t __sl_ckpt_now_ns(const struct task *t)
