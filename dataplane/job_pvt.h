@@ -210,6 +210,7 @@ struct sl_job {
 	struct rte_ring *acks;	   /* subtasks -> coordinator (MPSC) */
 	bool *done_seen;	   /* per subtask, read before draining acks */
 	struct sl_job_checkpoints ckpt_summary; /* of the last run */
+	uint64_t ckpt_summary_from_ns;	/* history counted from (atomic) */
 	uint64_t job_id;	   /* fingerprint of the graph, in metadata */
 	/* incremental checkpoints (dataplane/checkpoint_incremental.c) */
 	struct incr_plan incr_plan[SL_COORD_HISTORY]; /* by id % size */
