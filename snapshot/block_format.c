@@ -162,6 +162,9 @@ static int out_flush(struct __sl_snap_out *o, bool last)
 		return o->error;
 	if (n == 0)
 		return 0;
+	if (o->hashed < n)
+		XXH3_64bits_update(o->file_hash, b + o->hashed, n - o->hashed);
+	o->hashed = o->hashed > n ? o->hashed - n : 0;
 	if (tail > 0) {
 		/* the bytes after the aligned prefix start the next buffer */
 		o->buf = NULL;
@@ -176,7 +179,6 @@ static int out_flush(struct __sl_snap_out *o, bool last)
 	} else if (last) {
 		memset(b + len, 0, round_buf(len) - len);
 	}
-	XXH3_64bits_update(o->file_hash, b, n);
 	o->buf = nb;
 	o->cap = nb ? o->cap : 0;
 	o->len = tail;
@@ -224,6 +226,8 @@ int __sl_snap_out_seal(struct __sl_snap_out *o)
 	snap_put32(h + 20, o->blk_count);
 	snap_put64(h, XXH3_64bits_withSeed(h + 8, SNAP_BLK_HDR - 8 + plen,
 					   o->seed));
+	XXH3_64bits_update(o->file_hash, o->buf + o->hashed, o->len - o->hashed);
+	o->hashed = o->len;
 	o->next_seq++;
 	o->blk_start = SIZE_MAX;
 	if (o->len >= flush_at(o))

@@ -139,6 +139,9 @@ struct __sl_snap_out {
 	uint32_t block_size;	/* target payload per block */
 	uint64_t seed;		/* block checksum seed: header checksum */
 	XXH3_state_t *file_hash; /* xxh3 of every byte handed out */
+	size_t hashed;		/* bytes of buf already in file_hash: each
+				 * sealed block goes in at once, while it
+				 * is still in the cache */
 	sl_snap_sink_fn sink;
 	void *sink_arg;
 	int error;		/* latched first error */
