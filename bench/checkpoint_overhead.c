@@ -35,7 +35,9 @@
  *   writeout    checkpoint write bandwidth with the large state while the
  *               job runs at --writeout-rate records/s: keyed-state bytes
  *               written / write-out time (snapshot to durable) of the
- *               slowest checkpoint, next to the disk's bandwidth;
+ *               slowest checkpoint triggered after the fill (those during
+ *               the fill write a growing state on a busy lcore), next to
+ *               the disk's bandwidth;
  *   pause       the synchronous part of a snapshot (longest over a run's
  *               checkpoints) with the small, large and huge states (the
  *               first two from the throughput runs, or own runs);
