@@ -35,7 +35,9 @@
  *   writeout    checkpoint write bandwidth with the large state while the
  *               job runs at --writeout-rate records/s: keyed-state bytes
  *               written / write-out time (snapshot to durable) of the
- *               slowest checkpoint, next to the disk's bandwidth;
+ *               slowest checkpoint triggered after the fill (those during
+ *               the fill write a growing state on a busy lcore), next to
+ *               the disk's bandwidth;
  *   pause       the synchronous part of a snapshot (longest over a run's
  *               checkpoints) with the small, large and huge states (the
  *               first two from the throughput runs, or own runs);
@@ -208,6 +210,7 @@ struct feed {
 	double measure_s;
 	double rate;	   /* after the fill, 0 = unthrottled */
 	bool stamp;
+	bool summary_window; /* checkpoint figures: triggered after the fill */
 	uint16_t key_off, ts_off;
 	/* during the run (lcore 1; read by the main lcore after it) */
 	uint64_t emitted;
@@ -306,6 +309,8 @@ static int feed_poll(void *op, struct sl_task *t)
 	if (f->t_fill_ns == 0 && f->emitted >= f->fill_keys) {
 		f->at_fill = f->emitted;
 		feed_sample(f, 0);
+		if (f->summary_window)
+			sl_job_checkpoint_summary_from(f->job, (uint64_t)now_ns());
 		__atomic_store_n(&f->t_fill_ns, now_ns(), __ATOMIC_RELEASE);
 	}
 	return n;
@@ -451,6 +456,9 @@ struct run_spec {
 	struct lat_hist *lat;	/* latency run: emit updates to this sink */
 	/* backpressure run: a second, slow sink on lcore 2 */
 	uint32_t slow_us;
+	/* checkpoint figures of the measured window only (not the fill,
+	 * where the job runs unthrottled and the state still grows) */
+	bool summary_window;
 };
 
 struct run_result {
@@ -564,6 +572,7 @@ static void run_job(const struct opts *o, const struct run_spec *r,
 	feed.measure_s = r->measure_s;
 	feed.rate = r->feed_rate;
 	feed.stamp = r->lat != NULL;
+	feed.summary_window = r->summary_window;
 	feed.key_off = sl_schema_find(&gen.schema, "key")->offset;
 	feed.ts_off = sl_schema_find(&gen.schema, "ts")->offset;
 
@@ -617,8 +626,8 @@ static void run_job(const struct opts *o, const struct run_spec *r,
 		res->rc = -EIO;
 	}
 	sl_job_checkpoint_summary(job, &res->ck);
-	if (r->ckpt)
-		pause_add(r->keys, &res->ck);
+	if (r->ckpt && !r->summary_window)
+		pause_add(r->keys, &res->ck); /* the longest of all counts */
 	sl_job_free(job);
 	if (r->ckpt)
 		rm_tree(dir);
@@ -1190,7 +1199,8 @@ int main(int argc, char **argv)
 		struct run_spec r = { .keys = o.large_keys, .ckpt = true,
 				      .mode = SL_CKPT_UNALIGNED, .interval_ms = 1000,
 				      .measure_s = o.writeout_s,
-				      .feed_rate = o.writeout_rate };
+				      .feed_rate = o.writeout_rate,
+				      .summary_window = true };
 		run_job(&o, &r, &wo_res);
 		log_run("writeout", &r, &wo_res);
 		did_wo = true;

@@ -499,8 +499,17 @@ void sl_job_checkpoint_summary(const struct sl_job *job,
 	*out = job->ckpt_summary;
 }
 
+void sl_job_checkpoint_summary_from(struct sl_job *job, uint64_t mono_ns)
+{
+	/* relaxed: read once at the end of the run, after the threads that
+	 * may set it were joined */
+	__atomic_store_n(&job->ckpt_summary_from_ns, mono_ns, __ATOMIC_RELAXED);
+}
+
 static void summarize(struct sl_job *job)
 {
+	const uint64_t from = __atomic_load_n(&job->ckpt_summary_from_ns,
+					      __ATOMIC_RELAXED);
 	struct sl_job_checkpoints *s = &job->ckpt_summary;
 	const struct sl_coord_ckpt *h[SL_COORD_HISTORY];
 	struct sl_coord_counts k;
@@ -521,7 +530,7 @@ static void summarize(struct sl_job *job)
 	for (unsigned i = 0; i < n; i++) {
 		uint64_t state = 0, written = 0, inflight = 0, delta = 0, full = 0;
 		uint64_t d = h[i]->end_mono_ns - h[i]->trigger_mono_ns;
-		if (h[i]->status != SL_CKPT_COMPLETED)
+		if (h[i]->status != SL_CKPT_COMPLETED || h[i]->trigger_mono_ns < from)
 			continue;
 		s->min_duration_ns = RTE_MIN(s->min_duration_ns, d);
 		s->max_duration_ns = RTE_MAX(s->max_duration_ns, d);

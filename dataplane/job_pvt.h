@@ -257,6 +257,7 @@ struct sl_job {
 	struct rte_ring *acks;	   /* subtasks -> coordinator (MPSC) */
 	bool *done_seen;	   /* per subtask, read before draining acks */
 	struct sl_job_checkpoints ckpt_summary; /* of the last run */
+	uint64_t ckpt_summary_from_ns;	/* history counted from (atomic) */
 	uint64_t job_id;	   /* fingerprint of the graph, in metadata */
 	/* incremental checkpoints (dataplane/checkpoint_incremental.c) */
 	struct incr_plan incr_plan[SL_COORD_HISTORY]; /* by id % size */
@@ -356,8 +357,10 @@ int __sl_ckpt_poll(struct task *t);
 int __sl_ckpt_snapshot(struct task *t, uint64_t id, bool unaligned, bool switched);
 void __sl_ckpt_persist_input(struct task *t, uint64_t id, unsigned in,
 			     const struct sl_batch *b, uint64_t seq);
-void __sl_ckpt_poll_announcements(struct task *t);
+unsigned __sl_ckpt_poll_announcements(struct task *t);
 int __sl_ckpt_decide(struct task *t);
+void __sl_ckpt_between_batches(struct task *t, struct in_port *in,
+			       struct sl_batch **rest, unsigned n_rest);
 void __sl_ckpt_handles_free(void *handles);
 uint64_t __sl_ckpt_now_ns(const struct task *t);
 /* incremental checkpoints: dataplane/checkpoint_incremental.c */

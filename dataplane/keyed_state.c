@@ -117,6 +117,7 @@ struct sl_kstate {
 	uint32_t snap_kg;     /* stepper cursor: key-group offset, slab index */
 	uint32_t snap_pos;
 	sl_kstate_emit_fn snap_emit;
+	sl_kstate_emit_run_fn snap_emit_run; /* the stepper's, if set */
 	void *snap_arg;
 
 	uint32_t dl_stride;
@@ -1033,6 +1034,7 @@ sl_kstate_snapshot_begin_since(struct sl_kstate *st, uint32_t since_epoch,
 	st->snap_kg = 0;
 	st->snap_pos = 0;
 	st->snap_emit = emit;
+	st->snap_emit_run = NULL;
 	st->snap_arg = arg;
 	st->snap_active = true;
 	if (epoch_out != NULL)
@@ -1047,15 +1049,37 @@ sl_kstate_snapshot_begin(struct sl_kstate *st, sl_kstate_emit_fn emit,
 	return sl_kstate_snapshot_begin_since(st, 0, emit, arg, epoch_out);
 }
 
-size_t
-sl_kstate_snapshot_step(struct sl_kstate *st, size_t budget)
+int
+sl_kstate_snapshot_emit_runs(struct sl_kstate *st, sl_kstate_emit_run_fn run)
 {
-	size_t emitted = 0, scanned = 0, scan_cap;
-
 	if (!st->snap_active)
-		return 0;
-	if (budget == 0)
-		budget = 1;
+		return -EINVAL;
+	st->snap_emit_run = run;
+	return 0;
+}
+
+static void
+__ks_snap_end(struct sl_kstate *st)
+{
+	st->snap_active = false;
+	st->snap_emit = NULL;
+	st->snap_emit_run = NULL;
+	st->snap_arg = NULL;
+}
+
+/*
+ * The stepper's walk, shared by both emit styles: RUNS (a compile-time
+ * constant in each instance) collects the entries into runs for
+ * snap_emit_run, handed over when full and before returning; the bytes
+ * they point to stay put meanwhile (nothing else touches the state).
+ */
+static KS_ALWAYS_INLINE size_t
+__ks_snap_walk(struct sl_kstate *st, size_t budget, const bool RUNS)
+{
+	struct sl_kstate_snap_entry run[SL_KSTATE_SNAP_RUN_MAX];
+	size_t emitted = 0, scanned = 0, scan_cap;
+	unsigned int n = 0;
+
 	scan_cap = budget > SIZE_MAX / KS_SCAN_PER_EMIT
 			   ? SIZE_MAX
 			   : budget * KS_SCAN_PER_EMIT;
@@ -1071,22 +1095,48 @@ sl_kstate_snapshot_step(struct sl_kstate *st, size_t budget)
 				__ks_entry(st, t, st->snap_pos);
 
 			if (emitted == budget ||
-			    (emitted > 0 && scanned >= scan_cap))
+			    (emitted > 0 && scanned >= scan_cap)) {
+				if (RUNS && n > 0)
+					st->snap_emit_run(st->snap_arg, run, n);
 				return emitted;
+			}
 			st->snap_pos++;
 			scanned++;
-			if (__ks_live(e) && __ks_snap_pending(st, e)) {
+			if (!__ks_live(e) || !__ks_snap_pending(st, e))
+				continue;
+			emitted++;
+			if (!RUNS) {
 				__ks_snap_emit(st, kg, e);
-				emitted++;
+				continue;
+			}
+			e->snap_epoch = st->snap_epoch;
+			run[n].hash = e->hash;
+			run[n].key = __ks_key(e);
+			run[n].value = __ks_val(st, e);
+			run[n].kg = kg;
+			if (++n == SL_KSTATE_SNAP_RUN_MAX) {
+				st->snap_emit_run(st->snap_arg, run, n);
+				n = 0;
 			}
 		}
 		st->snap_kg++;
 		st->snap_pos = 0;
 	}
-	st->snap_active = false;
-	st->snap_emit = NULL;
-	st->snap_arg = NULL;
+	if (RUNS && n > 0)
+		st->snap_emit_run(st->snap_arg, run, n);
+	__ks_snap_end(st);
 	return emitted;
+}
+
+size_t
+sl_kstate_snapshot_step(struct sl_kstate *st, size_t budget)
+{
+	if (!st->snap_active)
+		return 0;
+	if (budget == 0)
+		budget = 1;
+	return st->snap_emit_run != NULL ? __ks_snap_walk(st, budget, true)
+					 : __ks_snap_walk(st, budget, false);
 }
 
 bool
@@ -1098,9 +1148,7 @@ sl_kstate_snapshot_active(const struct sl_kstate *st)
 void
 sl_kstate_snapshot_abort(struct sl_kstate *st)
 {
-	st->snap_active = false;
-	st->snap_emit = NULL;
-	st->snap_arg = NULL;
+	__ks_snap_end(st);
 }
 
 void

@@ -370,6 +370,8 @@ static int consume(struct task *t, struct in_port *in, unsigned idx,
 			in->n_held = n - i - 1;
 			return 0;
 		}
+		if (t->bt != NULL && i + 1 < n)
+			__sl_ckpt_between_batches(t, in, b + i + 1, n - i - 1);
 	}
 	return 0;
 }

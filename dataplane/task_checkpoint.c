@@ -50,6 +50,11 @@
 #define RENAME_COOKIE 0xffu
 /* declines kept while the ack ring is full (see post_decline()) */
 #define DECLINES_MAX SL_COORD_HISTORY
+/* writes (encoder buffers of ~1 MiB, block_format.c) of one checkpoint in
+ * the writer at once: enough to keep the disk busy (docs/io.md: flat from
+ * 1 to 32 in flight), and a bound on the memory they hold.  At the bound
+ * the keyed-state stepper waits; channel state is not held back. */
+#define WRITES_IN_FLIGHT_MAX 16
 
 enum { FILE_KEYED, FILE_CHAN, N_FILES };
 
@@ -57,6 +62,7 @@ struct ckpt_file {
 	struct sl_io_file *io;
 	char name[SL_SNAP_NAME_MAX];
 	struct sl_snap_file_info info;
+	uint64_t prealloc; /* bytes to reserve at OPEN (0: none) */
 };
 
 struct sl_ckpt_ctx {
@@ -86,8 +92,9 @@ struct sl_ckpt_ctx {
 	struct sl_io_file *synced[SYNCED_MAX];
 	int synced_fd[SYNCED_MAX];
 	unsigned n_synced;
-	bool files_closed;    /* encoders finished, FSYNC + CLOSE submitted */
+	bool files_closed;    /* encoders finished, CLOSE submitted */
 	unsigned outstanding; /* io requests without completion */
+	unsigned writes;      /* WRITEs among them */
 	struct sl_io_req *pending; /* refused by a full ring, in order */
 	unsigned n_pending, cap_pending;
 
@@ -213,10 +220,15 @@ static int open_file(struct sl_ckpt_ctx *ck, unsigned which)
 	else
 		snprintf(path, sizeof(path), "%s/chk-%" PRIu64 "/%s",
 			 t->job->cfg.checkpoint.dir, ck->id, f->name);
-	f->io = sl_io_file_create(path, 0, 0644);
+	/* O_DIRECT: the encoders hand out aligned buffers (sl_snap_sink_fn),
+	 * the disk gets them without a page-cache copy, and the data is on
+	 * the disk as each write completes, so the final fdatasync has only
+	 * the metadata left (docs/checkpointing.md) */
+	f->io = sl_io_file_create(path, SL_IO_F_DIRECT, 0644);
 	if (f->io == NULL)
 		return -errno;
-	struct sl_io_req r = sl_io_req_open(f->io, t->io_cq, cookie(ck, which));
+	struct sl_io_req r = sl_io_req_open_prealloc(f->io, f->prealloc, t->io_cq,
+						     cookie(ck, which));
 	submit(ck, &r);
 	return 0;
 }
@@ -236,9 +248,13 @@ static int sink(struct sl_ckpt_ctx *ck, unsigned which, uint64_t off, void *buf,
 		sl_snap_buf_free(buf);
 		return rc;
 	}
+	/* the last buffer of a file is written padded to the O_DIRECT
+	 * alignment (its padding is zeros); CLOSE trims the file */
+	len = RTE_ALIGN_CEIL(len, (size_t)SL_SNAP_BUF_ALIGN);
 	struct sl_io_req r = sl_io_req_write_fn(ck->file[which].io, off, buf,
 						(uint32_t)len, release_buf, buf,
 						ck->t->io_cq, cookie(ck, which));
+	ck->writes++;
 	submit(ck, &r);
 	return 0;
 }
@@ -409,8 +425,19 @@ int sl_ckpt_put_keyed(struct sl_ckpt_ctx *ck, struct sl_kstate *st,
 	ck->kenc = sl_snap_kstate_enc_create(&c);
 	if (ck->kenc == NULL)
 		return -errno;
+	if (base == NULL) {
+		/* a full file's size is known: reserve it, so that O_DIRECT
+		 * writes need no allocation (docs/io.md); CLOSE trims */
+		uint64_t data = sl_kstate_count(st) * (10u + key_size + value_size);
+
+		ck->file[FILE_KEYED].prealloc =
+			data + data / 1024 + 24ull * t->pub.info.kg_count + (64u << 10);
+	}
 	rc = sl_kstate_snapshot_begin_since(st, base ? base->epoch : 0,
 					    sl_snap_kstate_emit, ck->kenc, &epoch);
+	/* the stepper hands the encoder runs of entries (one call each) */
+	if (rc == 0)
+		sl_kstate_snapshot_emit_runs(st, sl_snap_kstate_emit_run);
 	ck->kst = st;
 	/* O(deletions since the base): those are fixed now, and the log may
 	 * be trimmed right after */
@@ -755,9 +782,10 @@ static void close_files(struct sl_ckpt_ctx *ck)
 		struct ckpt_file *f = &ck->file[i];
 		if (f->io == NULL)
 			continue;
-		struct sl_io_req fs = sl_io_req_fsync(f->io, t->io_cq, cookie(ck, i));
-		struct sl_io_req cl = sl_io_req_close(f->io, t->io_cq, cookie(ck, i));
-		submit(ck, &fs);
+		/* trims the padding of the last write (and any unused
+		 * preallocation) and fdatasyncs: durable once it completes */
+		struct sl_io_req cl = sl_io_req_close_sync(f->io, f->info.size,
+							   t->io_cq, cookie(ck, i));
 		submit(ck, &cl);
 		if (ck->h != NULL && !ck->err && i == FILE_KEYED) {
 			ck->h->keyed_base = ck->keyed_base;
@@ -783,7 +811,7 @@ static bool progress(struct task *t, struct sl_ckpt_ctx *ck, int *work)
 			ck->keyed_active = false;
 		} else if (ck->n_pending > 0) {
 			/* the writer's ring is full: write out more next turn */
-		} else {
+		} else if (ck->writes < WRITES_IN_FLIGHT_MAX) {
 			*work += (int)sl_kstate_snapshot_step(ck->kst, KEYED_STEP_BUDGET);
 			ck->keyed_active = sl_kstate_snapshot_active(ck->kst);
 			sl_crash_point("state-write");
@@ -893,12 +921,12 @@ static void on_command(struct task *t, const struct ckpt_cmd *cmd)
 	}
 }
 
+static int reap_io(struct task *t);
+
 int __sl_ckpt_poll(struct task *t)
 {
-	struct sl_io_completion c[32];
 	struct ckpt_cmd cmd;
 	int work = 0;
-	unsigned n;
 
 	if (t->n_declines > 0)
 		work += post_declines_waiting(t);
@@ -908,10 +936,27 @@ int __sl_ckpt_poll(struct task *t)
 		on_command(t, &cmd);
 		work++;
 	}
+	work += reap_io(t);
+	for (unsigned i = 0; i < t->n_ck;) {
+		struct sl_ckpt_ctx *ck = t->ck[i];
+		if (!progress(t, ck, &work))
+			i++;
+	}
+	return work;
+}
+
+/* io completions: count them against their checkpoints. */
+static int reap_io(struct task *t)
+{
+	struct sl_io_completion c[32];
+	int work = 0;
+	unsigned n;
+
 	while ((n = sl_io_reap(t->io_cq, c, RTE_DIM(c))) > 0) {
 		for (unsigned i = 0; i < n; i++) {
 			struct sl_ckpt_ctx *ck;
 			unsigned which = c[i].cookie & 0xff;
+
 			if (which == RENAME_COOKIE) {
 				rename_done(t, &c[i]);
 				continue;
@@ -920,6 +965,8 @@ int __sl_ckpt_poll(struct task *t)
 			if (ck == NULL)
 				continue;
 			ck->outstanding--;
+			if (c[i].op == SL_IO_OP_WRITE)
+				ck->writes--;
 			if (c[i].res < 0 && which >= SYNCED_COOKIE) {
 				const char *p = sl_io_file_path(
 					ck->synced[which - SYNCED_COOKIE]);
@@ -936,32 +983,51 @@ int __sl_ckpt_poll(struct task *t)
 					      t->node->uid, t->ops->type,
 					      t->pub.info.index, p,
 					      strerror(-c[i].res));
-			} else if (c[i].res < 0)
+			} else if (c[i].res < 0) {
 				ck_fail(ck, c[i].res, "writing chk-%" PRIu64 "/%s: %s",
 					ck->id, ck->file[which].name,
 					strerror(-c[i].res));
+			}
 		}
 		work += (int)n;
 	}
+	return work;
+}
+
+/*
+ * Checkpoint work that must not wait for the end of a loop turn, which
+ * for a slow operator (a burst of batches that each take milliseconds) is
+ * long: close the files of a checkpoint whose inputs are done, and ack one
+ * whose writes completed.  The keyed-state write-out is not stepped here:
+ * it keeps its once-per-turn pace.
+ */
+static int poll_quick(struct task *t)
+{
+	int work = reap_io(t);
+
 	for (unsigned i = 0; i < t->n_ck;) {
 		struct sl_ckpt_ctx *ck = t->ck[i];
-		if (!progress(t, ck, &work))
+		if (ck->keyed_active || !progress(t, ck, &work))
 			i++;
 	}
 	return work;
 }
 
-void __sl_ckpt_poll_announcements(struct task *t)
+unsigned __sl_ckpt_poll_announcements(struct task *t)
 {
 	struct sl_ctrl_event ev;
+	unsigned n = 0;
 
 	/* the time is read after the event arrived: the first barrier's
 	 * time must not precede the trigger (start delay, alignment) */
 	for (unsigned i = 0; i < t->n_in; i++)
 		while (sl_channel_poll(t->in[i].ch, &ev) == 0)
-			if (ev.type == SL_CTRL_BARRIER)
+			if (ev.type == SL_CTRL_BARRIER) {
 				sl_bt_on_announce(t->bt, i, ev.checkpoint_id, ev.seq,
 						  tsc_ns(t, rte_get_tsc_cycles()));
+				n++;
+			}
+	return n;
 }
 
 /*
@@ -1031,6 +1097,10 @@ int __sl_ckpt_decide(struct task *t)
 		if (d.action != SL_BT_SNAPSHOT) {
 			if (t->n_ck > 0)
 				persist_ahead_all(t);
+			/* a new unaligned checkpoint whose in-flight data is
+			 * persisted closes its files now, not a turn later */
+			if (n > 0)
+				poll_quick(t);
 			return n;
 		}
 		int rc = __sl_ckpt_snapshot(t, d.id, d.unaligned, d.switched);
@@ -1043,6 +1113,23 @@ int __sl_ckpt_decide(struct task *t)
 		}
 		n++;
 	}
+}
+
+void __sl_ckpt_between_batches(struct task *t, struct in_port *in,
+			       struct sl_batch **rest, unsigned n_rest)
+{
+	/* a barrier announced while the operator worked on this burst is
+	 * taken now (the rest of the burst is then in flight), not at the
+	 * next burst, as Flink takes priority events between records */
+	if (t->phase == TASK_RUNNING && __sl_ckpt_poll_announcements(t) > 0) {
+		in->pending = rest;
+		in->n_pending = n_rest;
+		__sl_ckpt_decide(t);
+		in->pending = NULL;
+		in->n_pending = 0;
+	}
+	if (t->n_ck > 0)
+		poll_quick(t);
 }
 
 uint64_t __sl_ckpt_now_ns(const struct task *t)

@@ -108,6 +108,7 @@ struct sl_io_file {
 	bool direct_fallback;
 	uint64_t prealloc; /* bytes preallocated at OPEN */
 	uint64_t end;	   /* end of the furthest successful write */
+	uint64_t trim_to;  /* CLOSE: the size to truncate the file to */
 	uint32_t writes_pending; /* WRITEs issued, not finished */
 	uint32_t ops_pending;	 /* all requests issued, not finished */
 	struct op_fifo deferred; /* requests waiting for per-file order */
@@ -493,9 +494,22 @@ static void issue(struct sl_io_writer *w, struct sl_io_file *f,
 		break;
 	case SL_IO_OP_CLOSE:
 		f->state = FS_CLOSING;
+		f->trim_to = f->end;
+		op->step = f->prealloc > f->end ? CLOSE_TRUNCATE : CLOSE_FILE;
+		if (op->req.flags & SL_IO_REQ_F_SYNC) {
+			/* the size the caller says the file has: at most what
+			 * was written (a padded last O_DIRECT write is cut
+			 * back), and made durable in any case */
+			f->trim_to = op->req.offset;
+			if (op->req.offset > f->end && f->err == 0)
+				op->err = -EINVAL;
+			op->step = op->req.offset != RTE_MAX(f->prealloc, f->end)
+					   ? CLOSE_TRUNCATE
+					   : CLOSE_SYNC;
+		}
 		/* a failed file's contents do not matter: just close it */
-		op->step = f->prealloc > f->end && f->err == 0 ? CLOSE_TRUNCATE
-							       : CLOSE_FILE;
+		if (f->err != 0 || op->err != 0)
+			op->step = CLOSE_FILE;
 		break;
 	case SL_IO_OP_PUBLISH:
 		/* a failed file is not published: remove its temp file */
@@ -753,7 +767,7 @@ static bool prep(struct sl_io_writer *w, struct io_op *op)
 	    !w->has_ftruncate) {
 		/* old kernel: a shrinking truncate is a short metadata
 		 * operation, done here rather than not at all */
-		on_result(w, op, ftruncate(f->fd, (off_t)f->end) < 0 ? -errno : 0);
+		on_result(w, op, ftruncate(f->fd, (off_t)f->trim_to) < 0 ? -errno : 0);
 		return true;
 	}
 	if (op->req.op == SL_IO_OP_WRITE) {
@@ -791,7 +805,7 @@ static bool prep(struct sl_io_writer *w, struct io_op *op)
 	case SL_IO_OP_CLOSE:
 		if (op->step == CLOSE_TRUNCATE)
 			io_uring_prep_rw(SL_IORING_OP_FTRUNCATE, sqe, f->fd, NULL,
-					 0, f->end);
+					 0, f->trim_to);
 		else if (op->step == CLOSE_SYNC)
 			io_uring_prep_fsync(sqe, f->fd, IORING_FSYNC_DATASYNC);
 		else

@@ -66,13 +66,29 @@ void sl_snap_buf_free(void *buf)
 
 /* ================================================================ writer */
 
-static size_t round64(size_t n)
+/*
+ * Output buffers.  The sink gets buffers laid out for O_DIRECT: each one
+ * SNAP_BUF_ALIGN-aligned in memory and at a file offset that is a multiple
+ * of it, every one but the last a multiple of it long, and at least
+ * SNAP_FLUSH_BYTES (or a block) long, so that an asynchronous writer has
+ * few, large, aligned requests in flight.  A flush hands out the aligned
+ * prefix and carries the few bytes after it into the next buffer.  The
+ * last buffer is zero-filled up to the next multiple of SNAP_BUF_ALIGN, so
+ * a writer may write it whole and trim the file to its real size.
+ */
+static size_t round_buf(size_t n)
 {
-	return (n + 63) & ~(size_t)63;
+	return (n + SNAP_BUF_ALIGN - 1) & ~(size_t)(SNAP_BUF_ALIGN - 1);
 }
 
-/* Make room for `extra` more bytes in the current buffer.  Buffers are
- * 64-byte aligned; growing copies, since realloc would not keep that. */
+/* Bytes a buffer collects before it is handed out (at seal time). */
+static size_t flush_at(const struct __sl_snap_out *o)
+{
+	return o->block_size > SNAP_FLUSH_BYTES ? o->block_size : SNAP_FLUSH_BYTES;
+}
+
+/* Make room for `extra` more bytes in the current buffer.  Growing
+ * copies, since realloc would not keep the alignment. */
 static int out_reserve(struct __sl_snap_out *o, size_t extra)
 {
 	size_t need = o->len + extra, cap;
@@ -80,17 +96,21 @@ static int out_reserve(struct __sl_snap_out *o, size_t extra)
 
 	if (need <= o->cap && o->buf != NULL)
 		return 0;
-	cap = o->cap ? o->cap : (size_t)o->block_size + 2 * SNAP_BLK_HDR + 256;
+	/* one flush's worth, the block that crosses it, and the carried
+	 * tail: the common case never grows */
+	cap = o->cap ? o->cap : flush_at(o) + o->block_size + 2 * SNAP_BLK_HDR +
+					SNAP_BUF_ALIGN;
 	while (cap < need)
 		cap *= 2;
-	nb = aligned_alloc(64, round64(cap));
+	cap = round_buf(cap);
+	nb = aligned_alloc(SNAP_BUF_ALIGN, cap);
 	if (nb == NULL)
 		return -ENOMEM;
 	if (o->len)
 		memcpy(nb, o->buf, o->len);
 	free(o->buf);
 	o->buf = nb;
-	o->cap = round64(cap);
+	o->cap = cap;
 	return 0;
 }
 
@@ -127,11 +147,14 @@ static int out_fail(struct __sl_snap_out *o, int rc)
 	return o->error;
 }
 
-/* Hand the current buffer to the sink. */
-static int out_flush(struct __sl_snap_out *o)
+/* Hand the current buffer to the sink: its aligned prefix, or (last)
+ * all of it, zero-padded to the alignment.  Called between blocks. */
+static int out_flush(struct __sl_snap_out *o, bool last)
 {
-	uint8_t *b = o->buf;
-	size_t n = o->len;
+	uint8_t *b = o->buf, *nb = NULL;
+	size_t len = o->len;
+	size_t n = last ? len : len & ~(size_t)(SNAP_BUF_ALIGN - 1);
+	size_t tail = len - n;
 	uint64_t off = o->buf_off;
 	int rc;
 
@@ -139,10 +162,26 @@ static int out_flush(struct __sl_snap_out *o)
 		return o->error;
 	if (n == 0)
 		return 0;
-	XXH3_64bits_update(o->file_hash, b, n);
-	o->buf = NULL;
-	o->cap = 0;
-	o->len = 0;
+	if (o->hashed < n)
+		XXH3_64bits_update(o->file_hash, b + o->hashed, n - o->hashed);
+	o->hashed = o->hashed > n ? o->hashed - n : 0;
+	if (tail > 0) {
+		/* the bytes after the aligned prefix start the next buffer */
+		o->buf = NULL;
+		o->cap = 0;
+		o->len = 0;
+		if ((rc = out_reserve(o, tail)) < 0) {
+			o->buf = b; /* freed by fini */
+			return out_fail(o, rc);
+		}
+		nb = o->buf;
+		memcpy(nb, b + n, tail);
+	} else if (last) {
+		memset(b + len, 0, round_buf(len) - len);
+	}
+	o->buf = nb;
+	o->cap = nb ? o->cap : 0;
+	o->len = tail;
 	o->buf_off += n;
 	rc = o->sink(o->sink_arg, off, b, n);
 	return rc < 0 ? out_fail(o, rc) : 0;
@@ -187,10 +226,12 @@ int __sl_snap_out_seal(struct __sl_snap_out *o)
 	snap_put32(h + 20, o->blk_count);
 	snap_put64(h, XXH3_64bits_withSeed(h + 8, SNAP_BLK_HDR - 8 + plen,
 					   o->seed));
+	XXH3_64bits_update(o->file_hash, o->buf + o->hashed, o->len - o->hashed);
+	o->hashed = o->len;
 	o->next_seq++;
 	o->blk_start = SIZE_MAX;
-	if (o->len >= o->block_size)
-		return out_flush(o);
+	if (o->len >= flush_at(o))
+		return out_flush(o, false);
 	return 0;
 }
 
@@ -263,7 +304,7 @@ int __sl_snap_out_finish(struct __sl_snap_out *o, uint64_t summary_offset,
 	snap_put64(t + 32, 0);
 	snap_put64(t + 40, XXH3_64bits_withSeed(t, 40, o->seed));
 	o->len += SNAP_TRAILER_LEN;
-	if ((rc = out_flush(o)) < 0)
+	if ((rc = out_flush(o, true)) < 0)
 		return rc;
 	if (info) {
 		info->size = o->buf_off;

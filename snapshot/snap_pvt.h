@@ -33,6 +33,10 @@
 /* block header: checksum, type, payload length, sequence, count */
 #define SNAP_BLK_HDR 24u
 #define SNAP_TRAILER_LEN 48u
+/* writer buffers: alignment (O_DIRECT) and the bytes one collects before
+ * it goes to the sink (block_format.c, "Output buffers") */
+#define SNAP_BUF_ALIGN SL_SNAP_BUF_ALIGN
+#define SNAP_FLUSH_BYTES (1u << 20)
 
 enum snap_block_type {
 	SNAP_BLK_KEYED_ENTRIES = 1,
@@ -135,6 +139,9 @@ struct __sl_snap_out {
 	uint32_t block_size;	/* target payload per block */
 	uint64_t seed;		/* block checksum seed: header checksum */
 	XXH3_state_t *file_hash; /* xxh3 of every byte handed out */
+	size_t hashed;		/* bytes of buf already in file_hash: each
+				 * sealed block goes in at once, while it
+				 * is still in the cache */
 	sl_snap_sink_fn sink;
 	void *sink_arg;
 	int error;		/* latched first error */

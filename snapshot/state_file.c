@@ -55,6 +55,9 @@
 _Static_assert(__builtin_types_compatible_p(__typeof__(&sl_snap_kstate_emit),
 					    sl_kstate_emit_fn),
 	       "sl_snap_kstate_emit must match sl_kstate_emit_fn");
+_Static_assert(__builtin_types_compatible_p(__typeof__(&sl_snap_kstate_emit_run),
+					    sl_kstate_emit_run_fn),
+	       "sl_snap_kstate_emit_run must match sl_kstate_emit_run_fn");
 _Static_assert(__builtin_types_compatible_p(__typeof__(&sl_snap_kstate_deleted),
 					    sl_kstate_deleted_fn),
 	       "sl_snap_kstate_deleted must match sl_kstate_deleted_fn");
@@ -242,6 +245,84 @@ void sl_snap_kstate_emit(void *enc, uint16_t kg, uint64_t hash,
 
 	/* errors are latched in the encoder and reported by finish */
 	(void)sl_snap_kstate_enc_add(enc, &kv, 1);
+}
+
+static inline size_t min_sz(size_t a, size_t b)
+{
+	return a < b ? a : b;
+}
+
+/* Copy n (< 2^16) bytes whose count is the same on every call of a run:
+ * overlapping fixed-size moves instead of a call to memcpy, whose
+ * run-time size costs more than the copy for keys and values this small. */
+static inline void copy_small(uint8_t *d, const uint8_t *s, size_t n)
+{
+	if (n >= 8 && n <= 16) {
+		memcpy(d, s, 8);
+		memcpy(d + n - 8, s + n - 8, 8);
+	} else if (n > 16 && n <= 32) {
+		memcpy(d, s, 16);
+		memcpy(d + n - 16, s + n - 16, 16);
+	} else if (n > 32 && n <= 64) {
+		memcpy(d, s, 32);
+		memcpy(d + n - 32, s + n - 32, 32);
+	} else {
+		memcpy(d, s, n);
+	}
+}
+
+void sl_snap_kstate_emit_run(void *enc, const struct sl_kstate_snap_entry *v,
+			     unsigned int n)
+{
+	struct sl_snap_kstate_enc *e = enc;
+	struct __sl_snap_out *o = &e->out;
+	const size_t ks = e->conf.key_size, vs = e->conf.value_size;
+	const size_t rec = e->rec_len;
+
+	if (o->error)
+		return;
+	if (e->finished) {
+		enc_fail(e, -EINVAL);
+		return;
+	}
+	while (n > 0) {
+		/* the first record may open or seal a block; the ones after it
+		 * go where it went as long as block and buffer have room */
+		uint8_t *p = __sl_snap_out_record_fast(o, SNAP_BLK_KEYED_ENTRIES,
+						       rec);
+		size_t plen, k;
+
+		if (p == NULL)
+			return; /* error latched */
+		plen = o->len - o->blk_start - SNAP_BLK_HDR;
+		k = n - 1;
+		k = min_sz(k, plen < o->block_size ? (o->block_size - plen) / rec : 0);
+		k = min_sz(k, (o->cap - o->len) / rec);
+		k = 1 + min_sz(k, UINT32_MAX - o->blk_count);
+		o->len += (k - 1) * rec;
+		o->blk_count += (uint32_t)(k - 1);
+		for (size_t i = 0; i < k; i++, p += rec, v++) {
+			if (__builtin_expect(!enc_kg_ok(e, v->kg), 0)) {
+				/* the file is unusable anyway: the records
+				 * reserved above are never handed out */
+				enc_fail(e, -ERANGE);
+				return;
+			}
+			snap_put16(p, v->kg);
+			snap_put64(p + 2, v->hash);
+			if ((const uint8_t *)v->value == (const uint8_t *)v->key + ks) {
+				/* value right after the key (the state's
+				 * entry layout): one copy */
+				copy_small(p + 10, v->key, ks + vs);
+			} else {
+				copy_small(p + 10, v->key, ks);
+				copy_small(p + 10 + ks, v->value, vs);
+			}
+			e->kg_entries[v->kg - e->conf.kg_first]++;
+		}
+		e->entries += k;
+		n -= (unsigned int)k;
+	}
 }
 
 int sl_snap_kstate_deleted(void *enc, uint16_t kg, uint64_t hash,

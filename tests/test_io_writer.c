@@ -1099,6 +1099,82 @@ Test(io_writer, prealloc_trims_to_written_end, .timeout = 120)
 	sl_test_eal_fini();
 }
 
+/* O_DIRECT file ending in a padded last write: close_sync trims it to the
+ * real size (with and without preallocation); a size past the end is
+ * refused but the file is closed; on a failed file it only closes. */
+Test(io_writer, close_sync_trims_padded_direct_tail, .timeout = 120)
+{
+	sl_test_eal("0-1", NULL);
+	mk_tmp();
+	struct sl_io_writer *w = mk_writer("csync", 16, 64, 0);
+	struct rte_ring *cq = mk_cq("cq", 64);
+	struct sl_io_fault fault = { .nth_write = 1, .nth_err = EIO };
+	const uint32_t chunk = 1u << 20, tail = 1234;
+	const uint64_t size = 2ull * chunk + tail;
+	struct sl_io_completion c[16];
+	char a[512], b[512], d[512], e[512];
+	uint8_t *buf;
+	unsigned fds;
+
+	cr_assert_eq(posix_memalign((void **)&buf, SL_IO_DIRECT_ALIGN, 3 * chunk), 0);
+	fill(buf, 21, 0, 3 * chunk);
+	path_in(a, sizeof(a), "padded");
+	path_in(b, sizeof(b), "padded-prealloc");
+	path_in(d, sizeof(d), "past-end");
+	path_in(e, sizeof(e), "failed");
+	struct sl_io_file *fa = sl_io_file_create(a, SL_IO_F_DIRECT, 0644);
+	struct sl_io_file *fb = sl_io_file_create(b, SL_IO_F_DIRECT, 0644);
+	struct sl_io_file *fd_ = sl_io_file_create(d, SL_IO_F_DIRECT, 0644);
+	struct sl_io_file *fe = sl_io_file_create(e, SL_IO_F_DIRECT, 0644);
+	fds = open_fds();
+
+	for (unsigned k = 0; k < 2; k++) {
+		struct sl_io_file *f = k ? fb : fa;
+
+		submit(w, sl_io_req_open_prealloc(f, k ? 8ull * chunk : 0, cq, 0));
+		submit(w, sl_io_req_write(f, 0, buf, chunk, cq, 1));
+		submit(w, sl_io_req_write(f, chunk, buf + chunk, chunk, cq, 2));
+		/* the tail written as a whole aligned block */
+		submit(w, sl_io_req_write(f, 2ull * chunk, buf + 2 * (size_t)chunk,
+					  RTE_ALIGN_CEIL(tail, SL_IO_DIRECT_ALIGN), cq, 3));
+		submit(w, sl_io_req_close_sync(f, size, cq, 4));
+		drain(w, cq, c, 5);
+		for (unsigned i = 0; i < 5; i++)
+			cr_assert_geq(c[i].res, 0, "request %llu: %d",
+				      (unsigned long long)c[i].cookie, c[i].res);
+		cr_assert_not(sl_io_file_direct_fallback(f));
+		expect_file(k ? b : a, 21, size);
+	}
+
+	/* a size beyond what was written: refused, still closed */
+	submit(w, sl_io_req_open(fd_, cq, 10));
+	submit(w, sl_io_req_write(fd_, 0, buf, chunk, cq, 11));
+	submit(w, sl_io_req_close_sync(fd_, chunk + 1, cq, 12));
+	drain(w, cq, c, 3);
+	cr_assert_eq(find(c, 3, 12)->res, -EINVAL);
+
+	/* a failed file: the close reports the failure */
+	strcpy(fault.path_substr, "failed");
+	cr_assert_eq(sl_io_writer_fault_set(w, &fault), 0);
+	submit(w, sl_io_req_open_prealloc(fe, 4ull * chunk, cq, 20));
+	submit(w, sl_io_req_write(fe, 0, buf, chunk, cq, 21));
+	submit(w, sl_io_req_close_sync(fe, chunk, cq, 22));
+	drain(w, cq, c, 3);
+	cr_assert_eq(find(c, 3, 21)->res, -EIO);
+	cr_assert_eq(find(c, 3, 22)->res, -EIO);
+	cr_assert_eq(open_fds(), fds, "every descriptor closed");
+
+	sl_io_file_free(fa);
+	sl_io_file_free(fb);
+	sl_io_file_free(fd_);
+	sl_io_file_free(fe);
+	free(buf);
+	sl_io_writer_destroy(w);
+	sl_io_completion_ring_free(cq);
+	rm_tmp();
+	sl_test_eal_fini();
+}
+
 Test(io_writer, direct_io_aligned_and_misaligned, .timeout = 120)
 {
 	sl_test_eal("0-1", NULL);

@@ -73,6 +73,10 @@ struct sl_io_file;
 /** Alignment of buffer address, offset and length for SL_IO_F_DIRECT. */
 #define SL_IO_DIRECT_ALIGN 4096u
 
+/** Request flag: a CLOSE that trims the file to `offset` bytes and
+ * fdatasyncs it first (sl_io_req_close_sync()). */
+#define SL_IO_REQ_F_SYNC 0x1u
+
 /** Request kinds. */
 enum sl_io_op {
 	SL_IO_OP_OPEN = 1, /**< create/truncate the file for writing */
@@ -100,7 +104,7 @@ enum sl_io_release {
 struct sl_io_req {
 	uint8_t op;		  /**< enum sl_io_op */
 	uint8_t release;	  /**< enum sl_io_release (WRITE only) */
-	uint16_t flags;		  /**< reserved, must be 0 */
+	uint16_t flags;		  /**< SL_IO_REQ_F_*, else 0 */
 	uint32_t len;		  /**< WRITE: bytes to write */
 	struct sl_io_file *file;  /**< target file */
 	uint64_t offset;	  /**< WRITE: file offset; OPEN: bytes to
@@ -334,6 +338,25 @@ static inline struct sl_io_req
 sl_io_req_close(struct sl_io_file *f, struct rte_ring *cq, uint64_t cookie)
 {
 	return (struct sl_io_req){ .op = SL_IO_OP_CLOSE, .file = f,
+				   .cq = cq, .cookie = cookie };
+}
+
+/**
+ * CLOSE `f` once every earlier request of it completed, after making it
+ * exactly `size` bytes long (ftruncate, if it is not) and durable
+ * (fdatasync): a successful completion means every earlier write up to
+ * `size` and the size itself are on disk, no separate FSYNC needed.  This
+ * is how an O_DIRECT file ends whose last write was padded to
+ * SL_IO_DIRECT_ALIGN: write the last block whole, close at the real size.
+ * `size` beyond the furthest byte written is refused (-EINVAL, the file is
+ * still closed).  On a failed file it only closes, with the file's error.
+ */
+static inline struct sl_io_req
+sl_io_req_close_sync(struct sl_io_file *f, uint64_t size, struct rte_ring *cq,
+		     uint64_t cookie)
+{
+	return (struct sl_io_req){ .op = SL_IO_OP_CLOSE, .file = f,
+				   .flags = SL_IO_REQ_F_SYNC, .offset = size,
 				   .cq = cq, .cookie = cookie };
 }
 

@@ -272,6 +272,14 @@ struct sl_job_checkpoints {
 };
 void sl_job_checkpoint_summary(const struct sl_job *job,
 			       struct sl_job_checkpoints *out);
+/**
+ * Let the figures of sl_job_checkpoint_summary() that are taken over the
+ * history (maxima, minima) count only checkpoints triggered at or after
+ * `mono_ns` (CLOCK_MONOTONIC), e.g. to leave out a warm-up.  Counters
+ * (triggered, completed, failed) are unaffected.  Any thread, during or
+ * before sl_job_run(); 0 (the default) counts all.
+ */
+void sl_job_checkpoint_summary_from(struct sl_job *job, uint64_t mono_ns);
 
 /** Restarts the restart strategy made during the last sl_job_run(). */
 unsigned sl_job_restarts(const struct sl_job *job);

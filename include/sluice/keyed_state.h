@@ -67,6 +67,33 @@ struct sl_kstate;
 typedef void (*sl_kstate_emit_fn)(void *arg, uint16_t kg, uint64_t hash,
 				  const void *key, const void *value);
 
+/** Most entries one sl_kstate_emit_run_fn call receives. */
+#define SL_KSTATE_SNAP_RUN_MAX 64
+
+/** One entry of a snapshot run (sl_kstate_emit_run_fn). */
+struct sl_kstate_snap_entry {
+	uint64_t hash;	   /**< the 64-bit key hash the entry was inserted with */
+	const void *key;   /**< key_size bytes */
+	const void *value; /**< value_size bytes as of the snapshot (never NULL) */
+	uint16_t kg;	   /**< key group */
+};
+
+/**
+ * Callback receiving a run of snapshot entries from the stepper (see
+ * sl_kstate_snapshot_emit_runs()): one indirect call per run instead of
+ * one per entry, so that an encoder can copy the run in a tight loop.
+ *
+ * @param arg The argument given to sl_kstate_snapshot_begin().
+ * @param e   1..SL_KSTATE_SNAP_RUN_MAX entries; the array and the bytes it
+ *            points to are valid only during the call.
+ * @param n   Number of entries.
+ *
+ * The callback must copy what it needs and must not call into the state.
+ */
+typedef void (*sl_kstate_emit_run_fn)(void *arg,
+				      const struct sl_kstate_snap_entry *e,
+				      unsigned int n);
+
 /**
  * Callback of sl_kstate_foreach().
  *
@@ -348,6 +375,19 @@ int sl_kstate_snapshot_begin(struct sl_kstate *st, sl_kstate_emit_fn emit,
 int sl_kstate_snapshot_begin_since(struct sl_kstate *st, uint32_t since_epoch,
 				   sl_kstate_emit_fn emit, void *arg,
 				   uint32_t *epoch_out);
+
+/**
+ * Let the stepper of the active snapshot hand its entries to @p run in runs
+ * (same argument as the snapshot's emit callback). Copy-on-update emits in
+ * sl_kstate_upsert()/sl_kstate_delete() still go one by one to the emit
+ * callback given to sl_kstate_snapshot_begin(). Lasts until the snapshot
+ * ends or is aborted; the set of entries emitted does not change.
+ *
+ * @param st  The state.
+ * @param run Receives the stepper's runs; NULL: back to single emits.
+ * @return 0, or -EINVAL if no snapshot is active.
+ */
+int sl_kstate_snapshot_emit_runs(struct sl_kstate *st, sl_kstate_emit_run_fn run);
 
 /**
  * Emit up to @p budget not-yet-emitted entries of the active snapshot,

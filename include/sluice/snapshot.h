@@ -114,15 +114,25 @@ void sl_snap_src_close(struct sl_snap_src *src);
  * sink whatever it returns: it must release it with sl_snap_buf_free()
  * once written (for an asynchronous writer, on completion).
  *
+ * Buffers suit O_DIRECT (SL_SNAP_BUF_ALIGN = 4096): each is 4096-aligned
+ * in memory and starts at a file offset that is a multiple of 4096; every
+ * buffer but the last is a multiple of 4096 long (about 1 MiB, or a block
+ * if blocks are larger); the last one is followed in memory by zeros up
+ * to the next multiple of 4096, so it can be written padded and the file
+ * then trimmed to its size (sl_snap_file_info.size).
+ *
  * @param arg     the sink_arg of the encoder's conf
  * @param offset  file offset of the first byte of @p buf
- * @param buf     the bytes (malloc'ed; 64-byte aligned)
+ * @param buf     the bytes (malloc'ed, see above)
  * @param len     number of bytes
  * @return 0, or a negative errno that the encoder latches and returns
  *         from every later call (the file is then unusable)
  */
 typedef int (*sl_snap_sink_fn)(void *arg, uint64_t offset, void *buf,
 			       size_t len);
+
+/** Alignment of the buffers encoders hand to their sink (see sl_snap_sink_fn). */
+#define SL_SNAP_BUF_ALIGN 4096u
 
 /** Release a buffer handed to a sink. NULL is a no-op. */
 void sl_snap_buf_free(void *buf);
@@ -216,6 +226,19 @@ int sl_snap_kstate_enc_delete(struct sl_snap_kstate_enc *enc,
  */
 void sl_snap_kstate_emit(void *enc, uint16_t kg, uint64_t hash,
 			 const void *key, const void *value);
+
+struct sl_kstate_snap_entry;
+
+/**
+ * Adapter with the signature of sl_kstate_emit_run_fn (keyed_state.h):
+ * after sl_kstate_snapshot_begin() with sl_snap_kstate_emit and the
+ * encoder, pass it to sl_kstate_snapshot_emit_runs() so that the stepper
+ * hands the encoder runs of entries, which it copies into the block in one
+ * loop (the same records as one sl_snap_kstate_emit() per entry).  Errors
+ * are latched and returned by sl_snap_kstate_enc_finish().
+ */
+void sl_snap_kstate_emit_run(void *enc, const struct sl_kstate_snap_entry *e,
+			     unsigned int n);
 
 /**
  * Adapter with the signature of sl_kstate_deleted_fn: pass it with the
