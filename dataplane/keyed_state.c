@@ -1183,3 +1183,130 @@ sl_kstate_deleted_trim(struct sl_kstate *st, uint32_t upto_epoch)
 		}
 	}
 }
+
+/* ---- bulk loading (restore) ------------------------------------------
+ *
+ * A restore fills empty key groups from a full keyed-state file, whose
+ * summary says how many entries each key group gets and which lists every
+ * key once: sl_kstate_reserve() sizes a key group's slab and index for its
+ * count up front (no slab doubling, no index rehash while loading), and
+ * sl_kstate_insert_burst() inserts keys known to be new: one probe for an
+ * empty slot per key, with the index slots of the whole burst prefetched
+ * first, and a key compare only where a slot on the way has the key's tag
+ * (so that a file listing a key twice is still refused).
+ */
+
+int
+sl_kstate_reserve(struct sl_kstate *st, uint16_t kg, uint64_t n)
+{
+	struct __sl_kstate_kg *t = __ks_kg(st, kg);
+	uint64_t live, slots;
+	uint32_t bits = KS_INDEX_MIN_BITS;
+
+	if (t == NULL)
+		return -ERANGE;
+	if (n == 0)
+		return 0;
+	live = (uint64_t)t->live + n;
+	slots = (uint64_t)t->slab_used + n;
+	if (slots > KS_SLAB_MAX)
+		return -ENOMEM;
+	if (slots > t->slab_cap) {
+		uint8_t *ns = realloc(t->slab, (size_t)slots * st->stride);
+
+		if (ns == NULL)
+			return -ENOMEM;
+		if (ns != t->slab)
+			st->slab_moves++;
+		t->slab = ns;
+		t->slab_cap = (uint32_t)slots;
+	}
+	/* an insert grows the index when live >= size / 2 before it */
+	while (((uint64_t)1 << bits) / 2 < live)
+		bits++;
+	if (bits > 32)
+		return -ENOMEM;
+	if (__ks_has_index(t) && bits <= 32 - t->index_shift)
+		return 0;
+	if (__ks_index_resize(st, t, bits) != 0)
+		return -ENOMEM;
+	/* A fresh index that is read before it is written maps the shared
+	 * zero page first, and every first write then faults again and flushes
+	 * the TLBs of all the process's CPUs (an IPI each: slow on a VM).
+	 * Writing the empty slots of a new (zeroed, so unchanged) index maps
+	 * its pages writable at once. */
+	if (t->live == 0)
+		memset(t->index, 0, ((size_t)t->index_mask + 2) * sizeof(*t->index));
+	return 0;
+}
+
+unsigned int
+sl_kstate_insert_burst(struct sl_kstate *st, unsigned int n,
+		       const uint16_t *kgs, const uint64_t *hashes,
+		       const void *const *keys, const void *const *values)
+{
+	const uint32_t pad = st->stride - st->val_off - st->value_size;
+	unsigned int i;
+
+	if (unlikely(n > SL_KSTATE_BURST_MAX)) {
+		errno = EINVAL;
+		return 0;
+	}
+	/* the home slots of the burst, prefetched for writing */
+	for (i = 0; i < n; i++) {
+		const struct __sl_kstate_kg *t = __ks_kg(st, kgs[i]);
+
+		if (t != NULL)
+			__builtin_prefetch(
+				&t->index[__ks_home(t, __ks_tag(hashes[i]))], 1);
+	}
+	for (i = 0; i < n; i++) {
+		struct __sl_kstate_kg *t = __ks_kg(st, kgs[i]);
+		const uint32_t tag = __ks_tag(hashes[i]);
+		struct __sl_kstate_entry *e;
+		uint32_t pos, idx;
+		uint64_t s;
+
+		if (unlikely(t == NULL)) {
+			errno = ERANGE;
+			return i;
+		}
+		if (unlikely(!__ks_has_index(t) || t->live >= t->grow_at)) {
+			uint32_t bits = __ks_has_index(t) ? 33 - t->index_shift
+							  : KS_INDEX_MIN_BITS;
+
+			if (bits > 32 || __ks_index_resize(st, t, bits) != 0) {
+				errno = ENOMEM;
+				return i;
+			}
+		}
+		for (pos = __ks_home(t, tag); (s = t->index[pos]) != 0;
+		     pos = (pos + 1) & t->index_mask)
+			if (unlikely((uint32_t)(s >> 32) == tag) &&
+			    __ks_key_eq(__ks_key(__ks_entry(st, t, (uint32_t)s - 1)),
+					keys[i], st->key_size)) {
+				errno = EEXIST;
+				return i;
+			}
+		idx = __ks_slab_alloc(st, t);
+		if (unlikely(idx == KS_NONE)) {
+			errno = ENOMEM;
+			return i;
+		}
+		t->index[pos] = (uint64_t)tag << 32 | (idx + 1u);
+		t->live++;
+		st->live_total++;
+		e = __ks_entry(st, t, idx);
+		e->hash = hashes[i];
+		e->epoch = st->epoch;
+		e->snap_epoch = 0;
+		memcpy(__ks_key(e), keys[i], st->key_size);
+		if (values != NULL)
+			memcpy(__ks_val(st, e), values[i], st->value_size);
+		else
+			memset(__ks_val(st, e), 0, st->value_size);
+		if (pad)
+			memset(__ks_val(st, e) + st->value_size, 0, pad);
+	}
+	return n;
+}

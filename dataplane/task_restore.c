@@ -103,7 +103,9 @@ struct keyed_load {
 	uint16_t value_size;
 	uint8_t *keys;	  /* RESTORE_BURST keys, contiguous */
 	uint64_t counted; /* bytes of the file accounted for so far */
+	bool bulk;	  /* a full file into empty key groups: insert */
 	int err;	  /* the state refused an entry */
+	uint16_t err_kg;  /* ... of this key group */
 };
 
 static void count_read(struct keyed_load *l, uint64_t bytes)
@@ -130,6 +132,36 @@ static int on_deletions(void *arg, const struct sl_snap_kv *kv, unsigned n)
 	return 0;
 }
 
+/* Entries of a full file into key groups that were empty: every key is
+ * new (a full file lists each key once), so they are inserted with their
+ * values, without the upsert's search for an existing entry. */
+static int insert_entries(struct keyed_load *l, const struct sl_snap_kv *kv, unsigned n)
+{
+	uint16_t kgs[RESTORE_BURST];
+	uint64_t hashes[RESTORE_BURST];
+	const void *keys[RESTORE_BURST], *vals[RESTORE_BURST];
+
+	for (unsigned base = 0; base < n; base += RESTORE_BURST) {
+		unsigned m = RTE_MIN(n - base, (unsigned)RESTORE_BURST), done;
+
+		for (unsigned i = 0; i < m; i++) {
+			kgs[i] = kv[base + i].kg;
+			hashes[i] = kv[base + i].hash;
+			keys[i] = kv[base + i].key;
+			vals[i] = kv[base + i].value;
+		}
+		done = sl_kstate_insert_burst(l->st, m, kgs, hashes, keys,
+					      l->value_size ? vals : NULL);
+		if (done < m) {
+			l->err = errno ? -errno : -ENOMEM;
+			l->err_kg = kgs[done];
+			return 1;
+		}
+	}
+	count_read(l, (uint64_t)n * (10u + l->key_size + l->value_size));
+	return 0;
+}
+
 static int on_entries(void *arg, const struct sl_snap_kv *kv, unsigned n)
 {
 	struct keyed_load *l = arg;
@@ -137,6 +169,8 @@ static int on_entries(void *arg, const struct sl_snap_kv *kv, unsigned n)
 	uint64_t hashes[RESTORE_BURST];
 	void *vals[RESTORE_BURST];
 
+	if (l->bulk)
+		return insert_entries(l, kv, n);
 	for (unsigned base = 0; base < n; base += RESTORE_BURST) {
 		unsigned m = RTE_MIN(n - base, (unsigned)RESTORE_BURST);
 
@@ -174,6 +208,38 @@ static int keyed_error(struct sl_restore_ctx *rc, int err, const char *fmt, ...)
 	return err;
 }
 
+/*
+ * A full file whose key groups (those we own) are all still empty here is
+ * loaded in bulk: each of them is sized for its entry count from the
+ * file's summary, then the entries are inserted as new keys.  Anything
+ * else (a delta, or key groups holding entries already) goes through the
+ * upsert, as a delta must.
+ */
+static int prepare_bulk(struct sl_restore_ctx *rc, const struct sl_snap_file_ref *ref,
+			const struct sl_snap_kstate_info *hdr, struct keyed_load *l)
+{
+	const struct sl_task_info *info = &rc->t->pub.info;
+	const uint32_t first = RTE_MAX(info->kg_first, hdr->kg_first);
+	const uint32_t end = RTE_MIN(info->kg_first + info->kg_count,
+				     hdr->kg_first + hdr->kg_count);
+
+	l->bulk = hdr->kind == SL_SNAP_KSTATE_FULL;
+	for (uint32_t kg = first; kg < end && l->bulk; kg++)
+		l->bulk = sl_kstate_kg_count(l->st, (uint16_t)kg) == 0;
+	if (!l->bulk)
+		return 0;
+	for (uint32_t kg = first; kg < end; kg++) {
+		int e = sl_kstate_reserve(l->st, (uint16_t)kg,
+					  hdr->kg_entries[kg - hdr->kg_first]);
+
+		if (e < 0)
+			return keyed_error(rc, e, "%s: key group %u: %" PRIu64 " entries: %s",
+					   ref->path, kg, hdr->kg_entries[kg - hdr->kg_first],
+					   strerror(-e));
+	}
+	return 0;
+}
+
 /* Apply one keyed-state file of old subtask `old` to the state. */
 static int load_keyed_file(struct sl_restore_ctx *rc, const struct sl_snap_file_ref *ref,
 			   struct keyed_load *l)
@@ -209,6 +275,8 @@ static int load_keyed_file(struct sl_restore_ctx *rc, const struct sl_snap_file_
 				  rc->op->uid, info->max_parallelism);
 		goto out;
 	}
+	if ((rc_ = prepare_bulk(rc, ref, &hdr, l)) < 0)
+		goto out;
 	l->counted = 0;
 	struct sl_snap_kstate_visitor v = {
 		.kg_first = info->kg_first,
@@ -218,6 +286,12 @@ static int load_keyed_file(struct sl_restore_ctx *rc, const struct sl_snap_file_
 		.arg = l,
 	};
 	rc_ = sl_snap_kstate_load(&src, &v, NULL, &err);
+	if (rc_ == 1 && l->err == -EEXIST) {
+		rc_ = keyed_error(rc, -EBADMSG,
+				  "%s: key group %u lists a key twice, which a full keyed-state file never does: the file was written wrongly; restore an older checkpoint",
+				  ref->path, l->err_kg);
+		goto out;
+	}
 	if (rc_ == 1) {
 		rc_ = keyed_error(rc, l->err, "%s: keyed state: %s", ref->path,
 				  strerror(-l->err));

@@ -27,9 +27,9 @@
  *
  * Pointer lifetime: a value pointer returned by sl_kstate_upsert(),
  * sl_kstate_upsert_burst() or sl_kstate_get() stays valid until the next
- * sl_kstate_upsert(), sl_kstate_upsert_burst() or sl_kstate_delete() on the
- * same state (an insert may move the slab of its key group) or
- * sl_kstate_free().
+ * sl_kstate_upsert(), sl_kstate_upsert_burst(), sl_kstate_delete(),
+ * sl_kstate_reserve() or sl_kstate_insert_burst() on the same state (an
+ * insert may move the slab of its key group) or sl_kstate_free().
  */
 #ifndef SLUICE_KEYED_STATE_H
 #define SLUICE_KEYED_STATE_H
@@ -429,6 +429,51 @@ int sl_kstate_deleted_since(const struct sl_kstate *st, uint16_t kg,
  * @param upto_epoch Inclusive bound.
  */
 void sl_kstate_deleted_trim(struct sl_kstate *st, uint32_t upto_epoch);
+
+/**
+ * Make room for @p n more entries in key group @p kg: its slab and its
+ * index are grown now, so that the next @p n inserts into it (by any
+ * function) neither move the slab nor rebuild the index. For loading a
+ * key group whose entry count is known (a restore reads it from the
+ * file's summary); a later insert beyond it grows as usual.
+ *
+ * @param st The state.
+ * @param kg Key group in the owned range.
+ * @param n  Entries about to be inserted (0: nothing to do).
+ * @return 0, -ERANGE if @p kg is out of range, or -ENOMEM (the key group
+ *         then holds what it held, possibly with a larger slab or index).
+ */
+int sl_kstate_reserve(struct sl_kstate *st, uint16_t kg, uint64_t n);
+
+/**
+ * Insert a burst of keys that are not in the state yet, with their values:
+ * the same result as sl_kstate_upsert() of each (new) key followed by
+ * copying its value in, but without looking for an existing entry beyond
+ * the index slots that carry the key's tag. For bulk loading (a restore
+ * from a full keyed-state file lists each key once); sizing the key groups
+ * first with sl_kstate_reserve() saves the growth on the way.
+ *
+ * The new entries are stamped with the current epoch, like any insert.
+ *
+ * @param st     The state.
+ * @param n      Number of keys, 0..SL_KSTATE_BURST_MAX.
+ * @param kgs    Key group of each key.
+ * @param hashes 64-bit hash of each key.
+ * @param keys   keys[i]: key_size bytes of key i (any alignment).
+ * @param values values[i]: value_size bytes of key i's value (any
+ *               alignment); NULL: zero-filled values.
+ * @return @p n on success. Otherwise the number k < n of keys inserted (the
+ *         first k), with errno set for key k, which was not inserted:
+ *         - ERANGE: its key group is outside the owned range;
+ *         - EEXIST: the key is in the state already (e.g. listed twice);
+ *         - ENOMEM: out of memory;
+ *         - EINVAL: @p n > SL_KSTATE_BURST_MAX (then 0 is returned).
+ */
+unsigned int sl_kstate_insert_burst(struct sl_kstate *st, unsigned int n,
+				    const uint16_t *kgs,
+				    const uint64_t *hashes,
+				    const void *const *keys,
+				    const void *const *values);
 
 #ifdef __cplusplus
 }
