@@ -38,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -660,8 +661,6 @@ int __sl_restore_src_open(const struct sl_job_restore *r,
 {
 	struct restore_file key = { .ref = ref };
 	const struct restore_file *f = NULL;
-	char path[8400];
-	int n;
 
 	if (r->n_files > 0)
 		f = bsearch(&key, r->files, r->n_files, sizeof(key), cmp_file);
@@ -672,6 +671,16 @@ int __sl_restore_src_open(const struct sl_job_restore *r,
 		return 0;
 	}
 	/* released already (a subtask restored again): read the file */
+	return __sl_restore_src_open_file(r, ref, src, err);
+}
+
+int __sl_restore_src_open_file(const struct sl_job_restore *r,
+			       const struct sl_snap_file_ref *ref,
+			       struct sl_snap_src *src, struct sl_snap_err *err)
+{
+	char path[8400];
+	int n;
+
 	if (is_shared(ref))
 		n = snprintf(path, sizeof(path), "%s/../%s", r->dir, ref->path);
 	else
@@ -684,6 +693,92 @@ int __sl_restore_src_open(const struct sl_job_restore *r,
 void __sl_restore_src_close(struct sl_snap_src *src)
 {
 	sl_snap_src_close(src);
+}
+
+/*
+ * Memory.  Each file's bytes are freed as soon as the last subtask that
+ * loads it is done with it (users, counted by __sl_restore_start), and a
+ * file with one user gives back what it loaded already while it loads the
+ * rest, so the checkpoint's bytes and the state built from them are not
+ * held in full together.  Other subtasks look files up concurrently: the
+ * array is not changed, only the data of a file nobody reads any more.
+ */
+static struct restore_file *find_file(struct sl_job_restore *r,
+				      const struct sl_snap_file_ref *ref)
+{
+	struct restore_file key = { .ref = ref };
+
+	if (r->n_files == 0)
+		return NULL;
+	return bsearch(&key, r->files, r->n_files, sizeof(key), cmp_file);
+}
+
+void __sl_restore_file_done(struct sl_job_restore *r,
+			    const struct sl_snap_file_ref *ref)
+{
+	struct restore_file *f = find_file(r, ref);
+
+	if (f == NULL || __atomic_load_n(&f->users, __ATOMIC_ACQUIRE) == 0)
+		return;
+	if (__atomic_sub_fetch(&f->users, 1, __ATOMIC_ACQ_REL) == 0) {
+		free(f->data);
+		f->data = NULL;
+	}
+}
+
+#define RELEASE_STEP (8u << 20) /* give memory back in steps this large */
+
+void __sl_restore_file_consumed(struct sl_job_restore *r,
+				const struct sl_snap_file_ref *ref,
+				uint64_t offset)
+{
+	struct restore_file *f = find_file(r, ref);
+	const uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+	uint64_t end;
+
+	if (f == NULL || f->data == NULL ||
+	    __atomic_load_n(&f->users, __ATOMIC_ACQUIRE) != 1 || offset > f->len)
+		return;
+	/* whole pages only: the buffer is page-aligned (sl_io_read_files) */
+	end = offset & ~(page - 1);
+	if (end < f->released + RELEASE_STEP)
+		return;
+	/* the pages read as zeros afterwards; the bytes are freed with the
+	 * rest once the file is loaded */
+	if (madvise((uint8_t *)f->data + f->released, end - f->released,
+		    MADV_DONTNEED) == 0)
+		f->released = end;
+}
+
+/* Count, per file, the subtasks that will load it in this run. */
+static void count_users(struct sl_job *job)
+{
+	struct sl_job_restore *r = job->restore;
+
+	for (uint32_t i = 0; i < r->n_files; i++) {
+		r->files[i].users = 0;
+		r->files[i].released = 0;
+	}
+	for (uint32_t i = 0; i < job->n_tasks; i++) {
+		const struct task *t = &job->tasks[i];
+		const struct sl_snap_operator_meta *op = __sl_restore_op(job, t->node);
+		const uint32_t first = t->pub.info.kg_first;
+		const uint32_t end = first + t->pub.info.kg_count;
+
+		if (op == NULL || t->phase == TASK_DONE)
+			continue;
+		for (uint32_t s = 0; s < op->parallelism; s++)
+			for (uint32_t f = 0; f < op->subtasks[s].n_files; f++) {
+				const struct sl_snap_file_ref *ref = &op->subtasks[s].files[f];
+				struct restore_file *rf;
+
+				if (ref->type != SL_SNAP_FILE_KEYED || t->ops->restore == NULL ||
+				    ref->kg_first >= end || ref->kg_first + ref->kg_count <= first)
+					continue;
+				if ((rf = find_file(r, ref)) != NULL)
+					rf->users++;
+			}
+	}
 }
 
 /* ------------------------------------------------------- starting a run */
@@ -765,6 +860,7 @@ int __sl_restore_start(struct sl_job *job)
 				if (op->subtasks[s].files[f].type == SL_SNAP_FILE_CHANNEL)
 					inflight += op->subtasks[s].files[f].size;
 	}
+	count_users(job);
 	r->total_bytes = keyed + inflight;
 	r->read_bytes = 0;
 	r->start_ns = mono_ns();
@@ -792,6 +888,13 @@ int __sl_restore_start(struct sl_job *job)
 	for (uint32_t i = 0; i < job->n_tasks; i++)
 		if (job->tasks[i].phase == TASK_DONE)
 			__sl_task_end_restored(&job->tasks[i]);
+	/* no lcore runs yet: the bytes no subtask will load (in-flight data,
+	 * loaded above; files of finished subtasks) go now */
+	for (uint32_t i = 0; i < r->n_files; i++)
+		if (r->files[i].users == 0) {
+			free(r->files[i].data);
+			r->files[i].data = NULL;
+		}
 	return 0;
 }
 

@@ -104,6 +104,8 @@ struct keyed_load {
 	uint8_t *keys;	  /* RESTORE_BURST keys, contiguous */
 	uint64_t counted; /* bytes of the file accounted for so far */
 	bool bulk;	  /* a full file into empty key groups: insert */
+	const struct sl_snap_file_ref *ref; /* the file being loaded */
+	bool in_memory;	  /* a counted user of the files' bytes in memory */
 	int err;	  /* the state refused an entry */
 	uint16_t err_kg;  /* ... of this key group */
 };
@@ -240,6 +242,13 @@ static int prepare_bulk(struct sl_restore_ctx *rc, const struct sl_snap_file_ref
 	return 0;
 }
 
+static void on_consumed(void *arg, uint64_t offset)
+{
+	struct keyed_load *l = arg;
+
+	__sl_restore_file_consumed(l->r, l->ref, offset);
+}
+
 /* Apply one keyed-state file of old subtask `old` to the state. */
 static int load_keyed_file(struct sl_restore_ctx *rc, const struct sl_snap_file_ref *ref,
 			   struct keyed_load *l)
@@ -251,7 +260,9 @@ static int load_keyed_file(struct sl_restore_ctx *rc, const struct sl_snap_file_
 	int rc_;
 
 	memset(&hdr, 0, sizeof(hdr));
-	rc_ = __sl_restore_src_open(rc->r, ref, &src, &err);
+	l->ref = ref;
+	rc_ = l->in_memory ? __sl_restore_src_open(rc->r, ref, &src, &err)
+			 : __sl_restore_src_open_file(rc->r, ref, &src, &err);
 	if (rc_ < 0)
 		return keyed_error(rc, rc_, "%s: %s", ref->path,
 				   err.msg[0] ? err.msg : strerror(-rc_));
@@ -284,6 +295,7 @@ static int load_keyed_file(struct sl_restore_ctx *rc, const struct sl_snap_file_
 		.on_deletions = on_deletions,
 		.on_entries = on_entries,
 		.arg = l,
+		.on_consumed = l->in_memory ? on_consumed : NULL,
 	};
 	rc_ = sl_snap_kstate_load(&src, &v, NULL, &err);
 	if (rc_ == 1 && l->err == -EEXIST) {
@@ -307,6 +319,8 @@ static int load_keyed_file(struct sl_restore_ctx *rc, const struct sl_snap_file_
 out:
 	sl_snap_kstate_info_clear(&hdr);
 	__sl_restore_src_close(&src);
+	if (l->in_memory)
+		__sl_restore_file_done(rc->r, ref);
 	return rc_;
 }
 
@@ -321,6 +335,10 @@ int sl_restore_keyed(struct sl_restore_ctx *rc, struct sl_kstate *st,
 	};
 	int ret = 0;
 
+	/* the first call is the one counted as the files' user; should an
+	 * operator ask again, it reads the files (their bytes in memory may
+	 * be gone) */
+	l.in_memory = !rc->keyed_taken;
 	rc->keyed_taken = true;
 	if (key_size == 0)
 		return keyed_error(rc, -EINVAL, "key size 0");
