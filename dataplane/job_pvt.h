@@ -256,6 +256,10 @@ struct sl_job_restore {
 	 * rescale any new subtask may take it; all must be taken) */
 	uint32_t *blob_base;
 	uint8_t *blob_taken;
+	/* per run: incremental checkpoints take the restored checkpoint as
+	 * the base of their first deltas (it lies in the job's own
+	 * checkpoint directory) */
+	bool as_base;
 };
 
 /* restoring, job side (main lcore): dataplane/job_restore.c */

@@ -34,6 +34,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -845,6 +846,37 @@ static void free_later(struct restore_resend_list *l)
 	l->n = l->cap = 0;
 }
 
+/*
+ * Incremental checkpoints continue the restored checkpoint's chains, as
+ * Flink does: when it is a checkpoint of the job's own state.checkpoints.dir
+ * (so its shared files are the ones later checkpoints reference and
+ * retention keeps), its metadata becomes the last complete checkpoint of
+ * the run, the base the first triggers plan.  Each subtask that restored
+ * its own chain unchanged records it as its base (task_restore.c); one
+ * that did not writes a full file, as before.
+ */
+static void restored_as_base(struct sl_job *job, struct sl_job_restore *r)
+{
+	char own[4200], a[PATH_MAX], b[PATH_MAX];
+	struct sl_snap_metadata *m = NULL;
+	struct sl_snap_err err = { "" };
+
+	r->as_base = false;
+	if (!job->cfg.checkpoint.incremental || r->meta->kind != SL_SNAP_CHECKPOINT ||
+	    job->cfg.checkpoint.dir[0] == '\0' ||
+	    sl_snap_chk_path(own, sizeof(own), job->cfg.checkpoint.dir, r->id) < 0 ||
+	    realpath(own, a) == NULL || realpath(r->dir, b) == NULL || strcmp(a, b) != 0)
+		return;
+	if (sl_snap_meta_load(r->dir, &m, &err) < 0) {
+		fprintf(stderr, "[%s] the first checkpoint writes full keyed files: %s\n",
+			job->name, err.msg);
+		return;
+	}
+	sl_snap_meta_free(job->incr_last);
+	job->incr_last = m;
+	r->as_base = true;
+}
+
 int __sl_restore_start(struct sl_job *job)
 {
 	struct sl_job_restore *r = job->restore;
@@ -892,6 +924,7 @@ int __sl_restore_start(struct sl_job *job)
 					inflight += op->subtasks[s].files[f].size;
 	}
 	count_users(job);
+	restored_as_base(job, r);
 	r->total_bytes = keyed + inflight;
 	r->read_bytes = 0;
 	r->start_ns = mono_ns();

@@ -324,6 +324,45 @@ out:
 	return rc_;
 }
 
+static void no_emit(void *arg, uint16_t kg, uint64_t hash, const void *key,
+		    const void *value)
+{
+	(void)arg, (void)kg, (void)hash, (void)key, (void)value;
+}
+
+/*
+ * The restored chain of this subtask as the base of its next delta
+ * (job_restore.c, restored_as_base): with the parallelism unchanged, the
+ * state holds exactly what the subtask's own files hold.  Every loaded
+ * entry carries the state's current epoch E; advancing the epoch past it
+ * (a snapshot begun and dropped at once) stamps every later change after
+ * E, and the deletion log starts now, so a delta since E is exact.
+ */
+static void restored_base(struct sl_restore_ctx *rc, struct sl_kstate *st)
+{
+	struct task *t = rc->t;
+	const struct sl_snap_subtask_meta *sm = &rc->op->subtasks[t->pub.info.index];
+	struct keyed_base b = { .id = rc->r->id, .written = true };
+
+	for (uint32_t f = 0; f < sm->n_files; f++) {
+		if (sm->files[f].type != SL_SNAP_FILE_KEYED)
+			continue;
+		if (strncmp(sm->files[f].path, SL_SNAP_SHARED_DIR "/",
+			    sizeof(SL_SNAP_SHARED_DIR)) != 0)
+			return; /* not referenceable by a later checkpoint */
+		b.chain++;
+		b.chain_bytes += sm->files[f].size;
+	}
+	if (b.chain == 0 || sl_kstate_snapshot_begin(st, no_emit, NULL, &b.epoch) < 0)
+		return;
+	sl_kstate_snapshot_abort(st);
+	sl_kstate_track_deletes(st, true);
+	t->kb_state = st;
+	t->kb_trimmed = 0;
+	t->kb[0] = b;
+	t->n_kb = 1;
+}
+
 int sl_restore_keyed(struct sl_restore_ctx *rc, struct sl_kstate *st,
 		     uint16_t key_size, uint16_t value_size)
 {
@@ -360,6 +399,9 @@ int sl_restore_keyed(struct sl_restore_ctx *rc, struct sl_kstate *st,
 		}
 	}
 	free(l.keys);
+	if (ret == 0 && l.in_memory && rc->r->as_base &&
+	    rc->op->parallelism == info->parallelism)
+		restored_base(rc, st);
 	return ret;
 }
 
