@@ -226,6 +226,13 @@ static int prepare_bulk(struct sl_restore_ctx *rc, const struct sl_snap_file_ref
 				     hdr->kg_first + hdr->kg_count);
 
 	l->bulk = hdr->kind == SL_SNAP_KSTATE_FULL;
+	/* the counts size allocations before the blocks are read (and the
+	 * blocks are checked against them only after): bound them by what
+	 * the file can hold */
+	if (l->bulk && hdr->entries > ref->size / (10u + hdr->key_size + hdr->value_size))
+		return keyed_error(rc, -EBADMSG,
+				   "%s: its summary counts %" PRIu64 " entries, more than its %" PRIu64 " bytes can hold",
+				   ref->path, hdr->entries, ref->size);
 	for (uint32_t kg = first; kg < end && l->bulk; kg++)
 		l->bulk = sl_kstate_kg_count(l->st, (uint16_t)kg) == 0;
 	if (!l->bulk)
