@@ -135,9 +135,9 @@ static int on_deletions(void *arg, const struct sl_snap_kv *kv, unsigned n)
 }
 
 /* Entries of a full file into key groups that were empty: every key is
- * new (a full file lists each key once), so they are inserted with their
- * values, without the upsert's search for an existing entry. */
-static int insert_entries(struct keyed_load *l, const struct sl_snap_kv *kv, unsigned n)
+ * new (a full file lists each key once), so they are appended with their
+ * values, and indexed once the file is loaded (load_keyed_file). */
+static int append_entries(struct keyed_load *l, const struct sl_snap_kv *kv, unsigned n)
 {
 	uint16_t kgs[RESTORE_BURST];
 	uint64_t hashes[RESTORE_BURST];
@@ -152,7 +152,7 @@ static int insert_entries(struct keyed_load *l, const struct sl_snap_kv *kv, uns
 			keys[i] = kv[base + i].key;
 			vals[i] = kv[base + i].value;
 		}
-		done = sl_kstate_insert_burst(l->st, m, kgs, hashes, keys,
+		done = sl_kstate_append_burst(l->st, m, kgs, hashes, keys,
 					      l->value_size ? vals : NULL);
 		if (done < m) {
 			l->err = errno ? -errno : -ENOMEM;
@@ -172,7 +172,7 @@ static int on_entries(void *arg, const struct sl_snap_kv *kv, unsigned n)
 	void *vals[RESTORE_BURST];
 
 	if (l->bulk)
-		return insert_entries(l, kv, n);
+		return append_entries(l, kv, n);
 	for (unsigned base = 0; base < n; base += RESTORE_BURST) {
 		unsigned m = RTE_MIN(n - base, (unsigned)RESTORE_BURST);
 
@@ -213,7 +213,8 @@ static int keyed_error(struct sl_restore_ctx *rc, int err, const char *fmt, ...)
 /*
  * A full file whose key groups (those we own) are all still empty here is
  * loaded in bulk: each of them is sized for its entry count from the
- * file's summary, then the entries are inserted as new keys.  Anything
+ * file's summary, the entries are appended as new keys, and then indexed
+ * key group by key group in index order.  Anything
  * else (a delta, or key groups holding entries already) goes through the
  * upsert, as a delta must.
  */
@@ -305,6 +306,10 @@ static int load_keyed_file(struct sl_restore_ctx *rc, const struct sl_snap_file_
 		.on_consumed = l->in_memory ? on_consumed : NULL,
 	};
 	rc_ = sl_snap_kstate_load(&src, &v, NULL, &err);
+	if (rc_ == 0 && l->bulk && (rc_ = sl_kstate_index_appended(l->st, &l->err_kg)) < 0) {
+		l->err = rc_;
+		rc_ = 1;
+	}
 	if (rc_ == 1 && l->err == -EEXIST) {
 		rc_ = keyed_error(rc, -EBADMSG,
 				  "%s: key group %u lists a key twice, which a full keyed-state file never does: the file was written wrongly; restore an older checkpoint",

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Tests of the keyed state's bulk loading (dataplane/keyed_state.c, end of
- * file): sl_kstate_reserve() and sl_kstate_insert_burst() give the same
- * contents as the per-entry upsert path (entries, hashes, values, key-group
- * counts, what a snapshot emits), refuse key groups outside the range and
- * keys that are present already, keep a reserved key group's entries, and
- * leave a state that grows and updates as usual afterwards.
+ * file): sl_kstate_reserve(), sl_kstate_append_burst() and
+ * sl_kstate_index_appended() give the same contents as the per-entry upsert
+ * path (entries, hashes, values, key-group counts, what a snapshot emits),
+ * refuse key groups outside the range, appends to key groups holding
+ * indexed entries and keys given twice, keep a reserved key group's
+ * entries, and leave a state that grows and updates as usual afterwards.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -90,7 +91,8 @@ static struct sl_kstate *load_upsert(const struct keys *x)
 	return st;
 }
 
-/* The bulk path: reserve every key group, insert in bursts of `burst`. */
+/* The bulk path: reserve every key group, append in bursts of `burst`,
+ * index. */
 static struct sl_kstate *load_bulk(const struct keys *x, unsigned burst, bool reserve)
 {
 	struct sl_kstate *st = sl_kstate_create(KG_FIRST, KG_COUNT, x->ks, x->vs);
@@ -106,9 +108,10 @@ static struct sl_kstate *load_bulk(const struct keys *x, unsigned burst, bool re
 			kp[j] = x->k + (size_t)(i + j) * x->ks;
 			vp[j] = x->v + (size_t)(i + j) * x->vs;
 		}
-		cr_assert_eq(sl_kstate_insert_burst(st, m, x->kg + i, x->h + i, kp, vp), m,
+		cr_assert_eq(sl_kstate_append_burst(st, m, x->kg + i, x->h + i, kp, vp), m,
 			     "burst at %u: errno %d", i, errno);
 	}
+	cr_assert_eq(sl_kstate_index_appended(st, NULL), 0);
 	return st;
 }
 
@@ -264,43 +267,70 @@ Test(kstate_bulk, key_groups_outside_the_range_refused)
 	cr_assert_eq(sl_kstate_reserve(st, KG_FIRST - 1, 10), -ERANGE);
 	cr_assert_eq(sl_kstate_reserve(st, KG_FIRST + KG_COUNT, 10), -ERANGE);
 	errno = 0;
-	cr_assert_eq(sl_kstate_insert_burst(st, 3, kgs, h, kp, vp), 1);
+	cr_assert_eq(sl_kstate_append_burst(st, 3, kgs, h, kp, vp), 1);
 	cr_assert_eq(errno, ERANGE);
-	cr_assert_eq(sl_kstate_count(st), 1); /* the first one, nothing after */
 	kgs[0] = KG_FIRST - 1;
-	cr_assert_eq(sl_kstate_insert_burst(st, 1, kgs, h, kp, vp), 0);
+	cr_assert_eq(sl_kstate_append_burst(st, 1, kgs, h, kp, vp), 0);
 	cr_assert_eq(errno, ERANGE);
-	cr_assert_eq(sl_kstate_insert_burst(st, SL_KSTATE_BURST_MAX + 1, kgs, h, kp, vp), 0);
+	cr_assert_eq(sl_kstate_append_burst(st, SL_KSTATE_BURST_MAX + 1, kgs, h, kp, vp), 0);
 	cr_assert_eq(errno, EINVAL);
-	cr_assert_eq(sl_kstate_count(st), 1);
+	cr_assert_eq(sl_kstate_index_appended(st, NULL), 0);
+	cr_assert_eq(sl_kstate_count(st), 1); /* the first one, nothing after */
+	cr_assert_not_null(sl_kstate_get(st, KG_FIRST, 11, &keys[0]));
 	sl_kstate_free(st);
 }
 
-Test(kstate_bulk, present_keys_refused)
+Test(kstate_bulk, appends_only_to_key_groups_without_indexed_entries)
 {
 	struct sl_kstate *st = sl_kstate_create(KG_FIRST, KG_COUNT, 8, 8);
-	uint64_t keys[3] = { 5, 6, 5 }, vals[3] = { 50, 60, 70 };
-	const void *kp[3] = { &keys[0], &keys[1], &keys[2] };
-	const void *vp[3] = { &vals[0], &vals[1], &vals[2] };
-	uint16_t kgs[3] = { KG_FIRST, KG_FIRST, KG_FIRST };
-	uint64_t h[3] = { 99, 98, 99 };
-	const uint64_t *v;
+	uint64_t a = 5, b = 6, va = 50, vb = 60;
+	const void *kp[1] = { &b }, *vp[1] = { &vb };
+	uint16_t kg = KG_FIRST;
+	uint64_t h = 98;
 
-	/* a key listed twice in one burst: the second occurrence */
+	cr_assert_not_null(sl_kstate_upsert(st, KG_FIRST, 99, &a, NULL));
 	errno = 0;
-	cr_assert_eq(sl_kstate_insert_burst(st, 3, kgs, h, kp, vp), 2);
-	cr_assert_eq(errno, EEXIST);
-	cr_assert_eq(sl_kstate_count(st), 2);
-	v = sl_kstate_get(st, KG_FIRST, 99, &keys[0]);
-	cr_assert(v != NULL && *v == 50, "the first value stays");
-	/* a key inserted before */
-	cr_assert_eq(sl_kstate_insert_burst(st, 1, kgs + 1, h + 1, kp + 1, vp + 1), 0);
-	cr_assert_eq(errno, EEXIST);
-	/* same tag, another key: inserted */
-	keys[2] = 7;
-	cr_assert_eq(sl_kstate_insert_burst(st, 1, kgs + 2, h + 2, kp + 2, vp + 2), 1);
-	cr_assert_eq(sl_kstate_count(st), 3);
+	cr_assert_eq(sl_kstate_append_burst(st, 1, &kg, &h, kp, vp), 0);
+	cr_assert_eq(errno, EBUSY);
+	/* a key group emptied by deletes still has slots in use: refused too */
+	cr_assert_eq(sl_kstate_delete(st, KG_FIRST, 99, &a), 0);
+	cr_assert_eq(sl_kstate_append_burst(st, 1, &kg, &h, kp, vp), 0);
+	cr_assert_eq(errno, EBUSY);
+	/* another key group: fine, found once indexed */
+	kg = KG_FIRST + 1;
+	cr_assert_eq(sl_kstate_append_burst(st, 1, &kg, &h, kp, vp), 1);
+	cr_assert_null(sl_kstate_get(st, kg, h, &b), "not indexed yet");
+	cr_assert_eq(sl_kstate_index_appended(st, NULL), 0);
+	const uint64_t *v = sl_kstate_get(st, kg, h, &b);
+	cr_assert(v != NULL && *v == vb);
+	cr_assert_eq(sl_kstate_kg_count(st, kg), 1);
+	(void)va;
 	sl_kstate_free(st);
+}
+
+Test(kstate_bulk, a_key_given_twice_is_refused)
+{
+	struct keys x;
+	const void *kp[2], *vp[2];
+
+	keys_make(&x, 5000, 8, 8);
+	struct sl_kstate *st = sl_kstate_create(KG_FIRST, KG_COUNT, 8, 8);
+	for (uint32_t i = 0; i < x.n; i++) {
+		kp[0] = x.k + (size_t)i * 8;
+		vp[0] = x.v + (size_t)i * 8;
+		cr_assert_eq(sl_kstate_append_burst(st, 1, x.kg + i, x.h + i, kp, vp), 1);
+	}
+	/* key 1234 again, with another value */
+	uint64_t other = 777;
+	kp[0] = x.k + (size_t)1234 * 8;
+	vp[0] = &other;
+	cr_assert_eq(sl_kstate_append_burst(st, 1, x.kg + 1234, x.h + 1234, kp, vp), 1);
+	uint16_t bad = 0;
+	cr_assert_eq(sl_kstate_index_appended(st, &bad), -EEXIST);
+	cr_assert_eq(bad, x.kg[1234], "the key group named: %u, expected %u", bad, x.kg[1234]);
+	cr_assert_lt(sl_kstate_count(st), x.n, "that key group stays unindexed");
+	sl_kstate_free(st);
+	keys_free(&x);
 }
 
 Test(kstate_bulk, null_values_are_zero)
@@ -312,7 +342,8 @@ Test(kstate_bulk, null_values_are_zero)
 	const uint8_t *v;
 	uint8_t zero[24] = { 0 };
 
-	cr_assert_eq(sl_kstate_insert_burst(st, 1, &kg, &h, kp, NULL), 1);
+	cr_assert_eq(sl_kstate_append_burst(st, 1, &kg, &h, kp, NULL), 1);
+	cr_assert_eq(sl_kstate_index_appended(st, NULL), 0);
 	v = sl_kstate_get(st, kg, h, &key);
 	cr_assert_not_null(v);
 	cr_assert_eq(memcmp(v, zero, 24), 0);
