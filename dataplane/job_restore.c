@@ -788,6 +788,12 @@ static void count_users(struct sl_job *job)
 	struct sl_job_restore *r = job->restore;
 
 	for (uint32_t i = 0; i < r->n_files; i++) {
+		/* bytes partly given back by an earlier run are not the file's
+		 * any more: read it again (__sl_restore_src_open) */
+		if (r->files[i].released > 0) {
+			free(r->files[i].data);
+			r->files[i].data = NULL;
+		}
 		r->files[i].users = 0;
 		r->files[i].released = 0;
 	}
