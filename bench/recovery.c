@@ -7,30 +7,44 @@
  * >= 80% of the disk's read bandwidth.
  *
  *   build/bench/recovery [--dir DIR] [--sizes MB,MB,...] [--quick]
- *                        [--parallelism P] [-- EAL args]
+ *                        [--parallelism P] [--rounds R] [-- EAL args]
  *
  * Per size (default 64, 1024, 4096 MiB; --quick: 64, 256):
- *  1. the disk: sl_io_measure_read_bw() under DIR (1 MiB O_DIRECT reads,
- *     32 in flight) over min(S, 1 GiB), at least 256 MiB;
- *  2. a checkpoint: chk-1 of job "recovery" under a temp root in DIR, with
+ *  1. a checkpoint: chk-1 of job "recovery" under a temp root in DIR, with
  *     operator "count" (keyed-aggregate, count per u64 key) holding S bytes
  *     of keyed state in P files (one per old subtask, in shared/, as
  *     incremental checkpoints write them) and a generator that had emitted
  *     1000 records; every file is fsync'ed and then dropped from the page
  *     cache (posix_fadvise DONTNEED), so restore reads the disk (it reads
  *     with O_DIRECT anyway where the filesystem allows);
- *  3. recovery, timed from before sl_job_create() ("process start": the
+ *  then R rounds (--rounds; default 3 up to 1 GiB, 1 above) of:
+ *  2. recovery, timed from before sl_job_create() ("process start": the
  *     EAL is already up) to the first record a sink processes after the
  *     restore: gen(1) -> count(P, emit updates) -> first(1).  The restore
  *     read time is the time of sl_job_restore_from(), which reads every
  *     file of the checkpoint through the parallel io_uring reader and
  *     checks its size and xxh3 (dataplane/job_restore.c); the loading of
- *     the state into the subtasks' hash tables follows, from memory.
+ *     the state into the subtasks' hash tables follows, from memory, on
+ *     the subtasks' lcores (load = first record - end of the read);
+ *  3. the disk, measured right after, as the best of two references (so
+ *     that the ratio is never flattered by a weak one):
+ *     a. sl_io_measure_read_bw() under DIR: one temp file of
+ *        max(256 MiB, min(S, 1 GiB)), 1 MiB O_DIRECT reads, 32 in flight;
+ *     b. the checkpoint's own P files, all at once, 1 MiB O_DIRECT reads,
+ *        128 in flight, into a reused, already-touched buffer pool: the
+ *        same bytes, sizes and file count as the restore, read by a raw
+ *        loop deeper than the restore's (64 in flight) and without its
+ *        costs (fresh memory for the files, the checksums).
+ *  The restore's ratio is its read rate over the better of a and b, per
+ *  round; the medians over the rounds are printed.
  *
- * Prints one JSON object per size on stdout.  The temp root is removed.
+ * Prints one JSON object per size on stdout (vm_hwm_mib: the process's
+ * peak resident memory so far, VmHWM; run one size per process to get the
+ * peak of that size).  The temp root is removed.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <liburing.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdatomic.h>
@@ -219,11 +233,121 @@ static uint64_t write_checkpoint(const char *root, uint64_t entries, uint32_t p)
 
 struct result {
 	uint64_t state_bytes;
-	double disk_bw;		/* bytes/s */
+	double disk_bw;		/* bytes/s: the better reference */
+	double disk_file_bw;	/* a: one temp file, 32 in flight */
+	double disk_same_bw;	/* b: the checkpoint's files, 128 in flight */
 	double read_s;		/* sl_job_restore_from() */
 	double recovery_s;	/* job creation -> first record after restore */
+	double load_s;		/* end of the read -> first record */
 	double run_s;		/* sl_job_run() until the job ended */
 };
+
+/* ------------------------------------- reference: the same files, raw */
+
+#define RAW_DEPTH 128u
+#define RAW_CHUNK (1u << 20)
+
+struct raw_file {
+	int fd;
+	uint64_t size, next;
+};
+
+/*
+ * Read the files completely, all at once: RAW_CHUNK O_DIRECT reads taken
+ * from the files in turn, RAW_DEPTH in flight, into a pool of RAW_DEPTH
+ * buffers touched beforehand and reused (the data is dropped).  A short
+ * read fails the measurement (the files are not changing).
+ */
+static int read_raw(char paths[][4400], uint32_t n, double *bps)
+{
+	struct raw_file *f = calloc(n, sizeof(*f));
+	char *pool = NULL;
+	unsigned free_slot[RAW_DEPTH], n_free = RAW_DEPTH, inflight = 0, cur = 0;
+	uint64_t total = 0, t0;
+	struct io_uring ring;
+	int rc = 0;
+
+	if (f == NULL || posix_memalign((void **)&pool, 4096, (size_t)RAW_DEPTH * RAW_CHUNK)) {
+		free(f);
+		return -ENOMEM;
+	}
+	memset(pool, 1, (size_t)RAW_DEPTH * RAW_CHUNK);
+	for (unsigned i = 0; i < RAW_DEPTH; i++)
+		free_slot[i] = i;
+	for (uint32_t i = 0; i < n; i++) {
+		f[i].fd = open(paths[i], O_RDONLY | O_DIRECT | O_CLOEXEC);
+		if (f[i].fd < 0)
+			f[i].fd = open(paths[i], O_RDONLY | O_CLOEXEC);
+		if (f[i].fd < 0) {
+			rc = -errno;
+			break;
+		}
+		f[i].size = (uint64_t)lseek(f[i].fd, 0, SEEK_END);
+		(void)posix_fadvise(f[i].fd, 0, 0, POSIX_FADV_DONTNEED);
+	}
+	if (rc == 0)
+		rc = io_uring_queue_init(RAW_DEPTH, &ring, 0);
+	if (rc < 0)
+		goto out;
+	t0 = mono_ns();
+	for (;;) {
+		struct io_uring_cqe *cqe;
+		unsigned head, seen = 0;
+
+		/* one chunk from each file in turn */
+		for (uint32_t tries = 0; n_free > 0 && tries < n; ) {
+			struct raw_file *x = &f[cur];
+
+			cur = (cur + 1) % n;
+			if (x->next >= x->size) {
+				tries++;
+				continue;
+			}
+			tries = 0;
+			unsigned slot = free_slot[--n_free];
+			struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+			uint64_t len = x->size - x->next < RAW_CHUNK ? x->size - x->next : RAW_CHUNK;
+
+			/* O_DIRECT: whole blocks; the kernel stops at the end */
+			io_uring_prep_read(sqe, x->fd, pool + (size_t)slot * RAW_CHUNK,
+					   (unsigned)((len + 4095) & ~4095ull), x->next);
+			io_uring_sqe_set_data64(sqe, (uint64_t)slot << 32 | (uint32_t)len);
+			x->next += len;
+			inflight++;
+		}
+		if (inflight == 0)
+			break;
+		rc = io_uring_submit_and_wait(&ring, 1);
+		if (rc < 0 && rc != -EINTR)
+			break;
+		rc = 0;
+		io_uring_for_each_cqe(&ring, head, cqe) {
+			uint64_t d = io_uring_cqe_get_data64(cqe);
+
+			if (cqe->res != (int)(uint32_t)d)
+				rc = cqe->res < 0 ? cqe->res : -EIO;
+			total += cqe->res > 0 ? (uint64_t)cqe->res : 0;
+			free_slot[n_free++] = (unsigned)(d >> 32);
+			inflight--;
+			seen++;
+		}
+		io_uring_cq_advance(&ring, seen);
+		if (rc < 0) {
+			for (uint32_t i = 0; i < n; i++)
+				f[i].next = f[i].size; /* start nothing more */
+		}
+	}
+	if (rc == 0)
+		*bps = (double)total / ((mono_ns() - t0) / 1e9);
+	io_uring_queue_exit(&ring);
+out:
+	for (uint32_t i = 0; i < n; i++)
+		if (f[i].fd > 0)
+			close(f[i].fd);
+	free(f);
+	free(pool);
+	return rc;
+}
 
 static int recover(const char *root, uint32_t p, struct result *res)
 {
@@ -274,50 +398,132 @@ static int recover(const char *root, uint32_t p, struct result *res)
 	}
 	res->read_s = (t2 - t1) / 1e9;
 	res->recovery_s = (atomic_load(&first_record_ns) - t0) / 1e9;
+	res->load_s = (atomic_load(&first_record_ns) - t2) / 1e9;
 	res->run_s = (t3 - t2) / 1e9;
 	sl_job_free(job);
 	return 0;
 }
 
-static int run_size(const char *dir, uint64_t mib, uint32_t p, struct result *res)
+static int cmp_double(const void *a, const void *b)
 {
-	char root[2048];
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, unsigned n)
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static uint64_t vm_hwm_kib(void)
+{
+	char line[256];
+	uint64_t kib = 0;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "VmHWM: %" SCNu64, &kib) == 1)
+			break;
+	if (f != NULL)
+		fclose(f);
+	return kib;
+}
+
+#define MAX_ROUNDS 15
+
+/* One size: the checkpoint, then `rounds` of recovery and the disk; one
+ * JSON line with the medians. */
+static int run_size(const char *dir, uint64_t mib, uint32_t p, unsigned rounds)
+{
+	char root[2048], (*paths)[4400] = calloc(p, sizeof(*paths));
 	uint64_t disk_bytes = mib < 1024 ? mib * MIB : 1024 * MIB;
-	int rc, n;
+	double ratio[MAX_ROUNDS], read_bw[MAX_ROUNDS], disk[MAX_ROUNDS], file_bw[MAX_ROUNDS];
+	double same_bw[MAX_ROUNDS], rec[MAX_ROUNDS], load[MAX_ROUNDS], read_s[MAX_ROUNDS];
+	struct result res = { 0 };
+	int rc = 0, n;
 
 	if (disk_bytes < 256 * MIB)
 		disk_bytes = 256 * MIB;
 	n = snprintf(root, sizeof(root), "%s/sl-recovery-XXXXXX", dir);
-	if (n < 0 || (size_t)n >= sizeof(root) || mkdtemp(root) == NULL) {
+	if (paths == NULL || n < 0 || (size_t)n >= sizeof(root) || mkdtemp(root) == NULL) {
 		fprintf(stderr, "recovery: cannot create a temp directory in %s: %s\n", dir,
 			strerror(errno));
+		free(paths);
 		return -1;
 	}
-	memset(res, 0, sizeof(*res));
-	rc = sl_io_measure_read_bw(dir, disk_bytes, &res->disk_bw);
-	if (rc < 0) {
-		fprintf(stderr, "recovery: measuring the disk under %s: %s\n", dir, strerror(-rc));
-		goto out;
+	res.state_bytes = write_checkpoint(root, mib * MIB / ENTRY_BYTES, p);
+	if (res.state_bytes == 0)
+		rc = -1;
+	for (uint32_t s = 0; s < p; s++) {
+		char name[128];
+
+		sl_snap_file_name(name, sizeof(name), "count", s, 1, SL_SNAP_FILE_KEYED);
+		snprintf(paths[s], sizeof(paths[s]), "%s/shared/%s", root, name);
 	}
-	res->state_bytes = write_checkpoint(root, mib * MIB / ENTRY_BYTES, p);
-	rc = res->state_bytes ? recover(root, p, res) : -1;
-out:
+	for (unsigned i = 0; i < rounds && rc == 0; i++) {
+		/* the restore first: the references read after it */
+		if ((rc = recover(root, p, &res)) < 0)
+			break;
+		rc = sl_io_measure_read_bw(dir, disk_bytes, &res.disk_file_bw);
+		if (rc == 0)
+			rc = read_raw(paths, p, &res.disk_same_bw);
+		if (rc < 0) {
+			fprintf(stderr, "recovery: measuring the disk under %s: %s\n", dir,
+				strerror(-rc));
+			break;
+		}
+		res.disk_bw = res.disk_file_bw > res.disk_same_bw ? res.disk_file_bw
+								   : res.disk_same_bw;
+		read_bw[i] = res.state_bytes / res.read_s;
+		ratio[i] = read_bw[i] / res.disk_bw;
+		disk[i] = res.disk_bw;
+		file_bw[i] = res.disk_file_bw;
+		same_bw[i] = res.disk_same_bw;
+		rec[i] = res.recovery_s;
+		load[i] = res.load_s;
+		read_s[i] = res.read_s;
+		fprintf(stderr,
+			"recovery: %" PRIu64 " MiB round %u: restore read %.0f MiB/s, disk %.0f MiB/s (one file %.0f, the same files %.0f), ratio %.2f; recovery %.2f s, load %.2f s\n",
+			mib, i + 1, read_bw[i] / MIB, res.disk_bw / MIB, res.disk_file_bw / MIB,
+			res.disk_same_bw / MIB, ratio[i], res.recovery_s, res.load_s);
+	}
+	if (rc == 0) {
+		double l = median(load, rounds);
+
+		printf("{\"state_bytes\": %" PRIu64 ", \"rounds\": %u, \"restore_read_s\": %.3f, "
+		       "\"restore_read_mib_s\": %.1f, \"disk_read_mib_s\": %.1f, "
+		       "\"disk_one_file_mib_s\": %.1f, \"disk_same_files_mib_s\": %.1f, "
+		       "\"ratio\": %.3f, \"target\": 0.8, \"recovery_s\": %.3f, "
+		       "\"load_s\": %.3f, \"load_mib_s\": %.1f, \"parallelism\": %u, "
+		       "\"vm_hwm_mib\": %.0f}\n",
+		       res.state_bytes, rounds, median(read_s, rounds),
+		       median(read_bw, rounds) / MIB, median(disk, rounds) / MIB,
+		       median(file_bw, rounds) / MIB, median(same_bw, rounds) / MIB,
+		       median(ratio, rounds), median(rec, rounds), l,
+		       res.state_bytes / l / MIB, p, vm_hwm_kib() / 1024.0);
+		fflush(stdout);
+	}
 	char cmd[2200];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
 	if (system(cmd) != 0)
 		fprintf(stderr, "recovery: could not remove %s\n", root);
+	free(paths);
 	return rc;
 }
 
 static void usage(const char *prog)
 {
 	fprintf(stderr,
-		"usage: %s [--dir DIR] [--sizes MB,MB,...] [--quick] [--parallelism P] [-- EAL args]\n"
+		"usage: %s [--dir DIR] [--sizes MB,MB,...] [--quick] [--parallelism P] [--rounds R] [-- EAL args]\n"
 		"  --dir DIR          disk to measure and restore from (default: .)\n"
 		"  --sizes LIST       keyed-state sizes in MiB (default: 64,1024,4096)\n"
 		"  --quick            sizes 64,256\n"
-		"  --parallelism P    subtasks of the keyed aggregation (default: 2)\n",
-		prog);
+		"  --parallelism P    subtasks of the keyed aggregation (default: 2)\n"
+		"  --rounds R         recoveries and disk measurements per size, medians\n"
+		"                     printed (default: 3 up to 1 GiB, 1 above; at most %u)\n",
+		prog, MAX_ROUNDS);
 }
 
 int main(int argc, char **argv)
@@ -327,11 +533,13 @@ int main(int argc, char **argv)
 		{ "sizes", required_argument, NULL, 's' },
 		{ "quick", no_argument, NULL, 'q' },
 		{ "parallelism", required_argument, NULL, 'p' },
+		{ "rounds", required_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *dir = ".", *sizes = "64,1024,4096";
 	uint32_t p = 2;
+	unsigned rounds = 0;
 	char prefix[64];
 	char *eal_default[] = { argv[0], "--no-huge", "--no-pci", "--no-telemetry",
 				"--log-level=lib.eal:error", "--lcores", "(0,2)@0,1@1",
@@ -343,12 +551,13 @@ int main(int argc, char **argv)
 			eal_at = i;
 			break;
 		}
-	while ((opt = getopt_long(eal_at, argv, "d:s:qp:h", lopts, NULL)) != -1) {
+	while ((opt = getopt_long(eal_at, argv, "d:s:qp:r:h", lopts, NULL)) != -1) {
 		switch (opt) {
 		case 'd': dir = optarg; break;
 		case 's': sizes = optarg; break;
 		case 'q': sizes = "64,256"; break;
 		case 'p': p = (uint32_t)strtoul(optarg, NULL, 0); break;
+		case 'r': rounds = (unsigned)strtoul(optarg, NULL, 0); break;
 		case 'h': usage(argv[0]); return 0;
 		default: usage(argv[0]); return 2;
 		}
@@ -356,6 +565,10 @@ int main(int argc, char **argv)
 	if (p == 0 || p > SL_MAX_PARALLELISM_DEFAULT) {
 		fprintf(stderr, "recovery: --parallelism must be 1..%u\n",
 			SL_MAX_PARALLELISM_DEFAULT);
+		return 2;
+	}
+	if (rounds > MAX_ROUNDS) {
+		fprintf(stderr, "recovery: --rounds must be 1..%u\n", MAX_ROUNDS);
 		return 2;
 	}
 	snprintf(prefix, sizeof(prefix), "--file-prefix=recov%d", getpid());
@@ -368,7 +581,6 @@ int main(int argc, char **argv)
 	for (const char *s = sizes; *s != '\0';) {
 		char *end;
 		uint64_t mib = strtoull(s, &end, 10);
-		struct result r;
 
 		if (end == s || mib == 0 || (*end != ',' && *end != '\0')) {
 			fprintf(stderr, "recovery: --sizes %s: give sizes in MiB, e.g. 64,1024\n",
@@ -376,18 +588,8 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		s = *end == ',' ? end + 1 : end;
-		if (run_size(dir, mib, p, &r) < 0) {
+		if (run_size(dir, mib, p, rounds ? rounds : mib <= 1024 ? 3 : 1) < 0)
 			failed = 1;
-			continue;
-		}
-		double read_bw = r.state_bytes / r.read_s;
-		printf("{\"state_bytes\": %" PRIu64 ", \"restore_read_s\": %.3f, "
-		       "\"restore_read_mib_s\": %.1f, \"disk_read_mib_s\": %.1f, "
-		       "\"ratio\": %.3f, \"target\": 0.8, \"recovery_s\": %.3f, "
-		       "\"run_after_restore_s\": %.3f, \"parallelism\": %u}\n",
-		       r.state_bytes, r.read_s, read_bw / MIB, r.disk_bw / MIB,
-		       read_bw / r.disk_bw, r.recovery_s, r.run_s, p);
-		fflush(stdout);
 	}
 	rte_eal_cleanup();
 	return failed;

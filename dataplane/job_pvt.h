@@ -304,6 +304,10 @@ struct sl_job_restore {
 	 * rescale any new subtask may take it; all must be taken) */
 	uint32_t *blob_base;
 	uint8_t *blob_taken;
+	/* per run: incremental checkpoints take the restored checkpoint as
+	 * the base of their first deltas (it lies in the job's own
+	 * checkpoint directory) */
+	bool as_base;
 };
 
 /* restoring, job side (main lcore): dataplane/job_restore.c */
@@ -317,6 +321,10 @@ struct restore_file {
 	const struct sl_snap_file_ref *ref; /* in the metadata */
 	void *data;			    /* its bytes (free()), or NULL */
 	uint64_t len;
+	/* per run: subtasks still to load it (atomic); the last one frees
+	 * the bytes */
+	uint32_t users;
+	uint64_t released; /* bytes at the start given back (sole user) */
 };
 /* The one place restore reads a referenced file through: a memory source
  * over the bytes read while the checkpoint was chosen (or, once those are
@@ -324,7 +332,20 @@ struct restore_file {
 int __sl_restore_src_open(const struct sl_job_restore *r,
 			  const struct sl_snap_file_ref *ref,
 			  struct sl_snap_src *src, struct sl_snap_err *err);
+/* The same, always reading the file (not the bytes in memory). */
+int __sl_restore_src_open_file(const struct sl_job_restore *r,
+			       const struct sl_snap_file_ref *ref,
+			       struct sl_snap_src *src, struct sl_snap_err *err);
 void __sl_restore_src_close(struct sl_snap_src *src);
+/* A subtask counted as a user of the file (__sl_restore_start) is done
+ * with it: the last one frees its bytes. */
+void __sl_restore_file_done(struct sl_job_restore *r,
+			    const struct sl_snap_file_ref *ref);
+/* The sole user of the file will not read its bytes before `offset`
+ * again: they are given back to the system now. */
+void __sl_restore_file_consumed(struct sl_job_restore *r,
+				const struct sl_snap_file_ref *ref,
+				uint64_t offset);
 /* restoring, subtask side: dataplane/task_restore.c */
 int __sl_task_restore(struct task *t);
 /* output in flight at the checkpoint, re-sent once every input channel

@@ -34,10 +34,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -50,6 +52,10 @@
 #include "sluice/keygroup.h"
 
 #define PROGRESS_PERIOD_NS 1000000000ULL
+/* Reads in flight while a checkpoint is read: they land in the files'
+ * own buffers, so more of them cost no memory, and this disk reads
+ * faster with more bytes in flight (docs/io.md) */
+#define RESTORE_READ_DEPTH 64u
 
 static uint64_t mono_ns(void)
 {
@@ -90,8 +96,9 @@ void __sl_restore_free(struct sl_job *job)
 /*
  * Every file a checkpoint references is read once, here, while it is
  * chosen: all files together through the parallel io_uring reader
- * (sl_io_read_files, O_DIRECT where the filesystem allows), then checked
- * in memory against the metadata's size and whole-file xxh3.  A damaged
+ * (sl_io_read_files, O_DIRECT where the filesystem allows), each checked
+ * in memory against the metadata's size and whole-file xxh3 as soon as it
+ * is read, while the reads of the others go on.  A damaged
  * checkpoint is thus found before it is used, and the subtasks load their
  * state from memory (__sl_restore_src_open) instead of reading it again.
  */
@@ -177,6 +184,44 @@ static int collect_files(const struct sl_snap_metadata *m, struct restore_file *
 	return 0;
 }
 
+/* Checking each file as soon as it is read, while the others are still
+ * being read (sl_io_read_conf.on_file). */
+struct file_check {
+	const struct sl_io_read_file *rf;
+	const struct restore_file *files;
+	const char *base;
+	char *msg;
+	size_t msg_len;
+	bool failed; /* msg holds the first check failure */
+};
+
+static int check_file(void *arg, unsigned i)
+{
+	struct file_check *c = arg;
+	const struct sl_snap_file_ref *ref = c->files[i].ref;
+	const struct sl_io_read_file *rf = &c->rf[i];
+	const char *sep = is_shared(ref) ? "" : "/";
+	const char *b = is_shared(ref) ? "" : c->base;
+	uint64_t hash;
+
+	if (rf->len != ref->size) {
+		if (!c->failed)
+			msgf(c->msg, c->msg_len, 0, "%s%s%s: size %" PRIu64 ", metadata says %" PRIu64 " (truncated or overwritten)",
+			     b, sep, ref->path, rf->len, ref->size);
+		c->failed = true;
+		return -EBADMSG;
+	}
+	hash = XXH3_64bits(rf->data, rf->len);
+	if (hash != ref->xxh3) {
+		if (!c->failed)
+			msgf(c->msg, c->msg_len, 0, "%s%s%s: checksum mismatch (xxh3 %016" PRIx64 ", metadata says %016" PRIx64 ")",
+			     b, sep, ref->path, hash, ref->xxh3);
+		c->failed = true;
+		return -EBADMSG;
+	}
+	return 0;
+}
+
 /*
  * Read and check every file of the checkpoint in `dir` (metadata in r->meta).
  * On failure `msg` names the file: "chk-7/x.kstate: checksum mismatch ...".
@@ -187,11 +232,15 @@ static int read_checkpoint(struct sl_job *job, const char *dir, struct sl_job_re
 {
 	const char *base = strrchr(dir, '/') ? strrchr(dir, '/') + 1 : dir;
 	struct read_progress prog = { job->name, base, mono_ns(), 0 };
+	struct file_check check = { .base = base, .msg = msg, .msg_len = msg_len };
 	struct sl_io_read_conf conf = {
 		.dir = dir,
+		.queue_depth = RESTORE_READ_DEPTH,
 		.nofollow = true,
 		.progress = on_read_progress,
 		.progress_arg = &prog,
+		.on_file = check_file,
+		.on_file_arg = &check,
 	};
 	struct sl_io_read_stats stats;
 	struct sl_io_read_file *rf = NULL;
@@ -244,11 +293,15 @@ static int read_checkpoint(struct sl_job *job, const char *dir, struct sl_job_re
 		}
 		break;
 	}
+	check.rf = rf;
+	check.files = r->files;
 	rc = sl_io_read_files(rf, r->n_files, &conf, &stats);
 	for (uint32_t i = 0; i < r->n_files; i++) {
 		r->files[i].data = rf[i].data;
 		r->files[i].len = rf[i].len;
 	}
+	if (rc < 0 && check.failed)
+		goto out; /* msg names the file and what is wrong with it */
 	if (rc < 0) {
 		for (uint32_t i = 0; i < r->n_files; i++) {
 			const char *ref_path = r->files[i].ref->path;
@@ -272,26 +325,6 @@ static int read_checkpoint(struct sl_job *job, const char *dir, struct sl_job_re
 			break;
 		}
 		goto out;
-	}
-	for (uint32_t i = 0; i < r->n_files; i++) {
-		const struct sl_snap_file_ref *ref = r->files[i].ref;
-		const char *sep = is_shared(ref) ? "" : "/";
-		const char *b = is_shared(ref) ? "" : base;
-		uint64_t hash;
-
-		if (r->files[i].len != ref->size) {
-			msgf(msg, msg_len, 0, "%s%s%s: size %" PRIu64 ", metadata says %" PRIu64 " (truncated or overwritten)",
-				 b, sep, ref->path, r->files[i].len, ref->size);
-			rc = -EBADMSG;
-			goto out;
-		}
-		hash = XXH3_64bits(r->files[i].data, r->files[i].len);
-		if (hash != ref->xxh3) {
-			msgf(msg, msg_len, 0, "%s%s%s: checksum mismatch (xxh3 %016" PRIx64 ", metadata says %016" PRIx64 ")",
-				 b, sep, ref->path, hash, ref->xxh3);
-			rc = -EBADMSG;
-			goto out;
-		}
 	}
 	if (total >= (64u << 20))
 		fprintf(stderr, "[%s] read %s: %.1f MiB in %u files in %.2f s (%.0f MiB/s%s), checked\n",
@@ -660,8 +693,6 @@ int __sl_restore_src_open(const struct sl_job_restore *r,
 {
 	struct restore_file key = { .ref = ref };
 	const struct restore_file *f = NULL;
-	char path[8400];
-	int n;
 
 	if (r->n_files > 0)
 		f = bsearch(&key, r->files, r->n_files, sizeof(key), cmp_file);
@@ -672,6 +703,16 @@ int __sl_restore_src_open(const struct sl_job_restore *r,
 		return 0;
 	}
 	/* released already (a subtask restored again): read the file */
+	return __sl_restore_src_open_file(r, ref, src, err);
+}
+
+int __sl_restore_src_open_file(const struct sl_job_restore *r,
+			       const struct sl_snap_file_ref *ref,
+			       struct sl_snap_src *src, struct sl_snap_err *err)
+{
+	char path[8400];
+	int n;
+
 	if (is_shared(ref))
 		n = snprintf(path, sizeof(path), "%s/../%s", r->dir, ref->path);
 	else
@@ -684,6 +725,98 @@ int __sl_restore_src_open(const struct sl_job_restore *r,
 void __sl_restore_src_close(struct sl_snap_src *src)
 {
 	sl_snap_src_close(src);
+}
+
+/*
+ * Memory.  Each file's bytes are freed as soon as the last subtask that
+ * loads it is done with it (users, counted by __sl_restore_start), and a
+ * file with one user gives back what it loaded already while it loads the
+ * rest, so the checkpoint's bytes and the state built from them are not
+ * held in full together.  Other subtasks look files up concurrently: the
+ * array is not changed, only the data of a file nobody reads any more.
+ */
+static struct restore_file *find_file(struct sl_job_restore *r,
+				      const struct sl_snap_file_ref *ref)
+{
+	struct restore_file key = { .ref = ref };
+
+	if (r->n_files == 0)
+		return NULL;
+	return bsearch(&key, r->files, r->n_files, sizeof(key), cmp_file);
+}
+
+void __sl_restore_file_done(struct sl_job_restore *r,
+			    const struct sl_snap_file_ref *ref)
+{
+	struct restore_file *f = find_file(r, ref);
+
+	if (f == NULL || __atomic_load_n(&f->users, __ATOMIC_ACQUIRE) == 0)
+		return;
+	if (__atomic_sub_fetch(&f->users, 1, __ATOMIC_ACQ_REL) == 0) {
+		free(f->data);
+		f->data = NULL;
+	}
+}
+
+#define RELEASE_STEP (8u << 20) /* give memory back in steps this large */
+
+void __sl_restore_file_consumed(struct sl_job_restore *r,
+				const struct sl_snap_file_ref *ref,
+				uint64_t offset)
+{
+	struct restore_file *f = find_file(r, ref);
+	const uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+	uint64_t end;
+
+	if (f == NULL || f->data == NULL ||
+	    __atomic_load_n(&f->users, __ATOMIC_ACQUIRE) != 1 || offset > f->len)
+		return;
+	/* whole pages only: the buffer is page-aligned (sl_io_read_files) */
+	end = offset & ~(page - 1);
+	if (end < f->released + RELEASE_STEP)
+		return;
+	/* the pages read as zeros afterwards; the bytes are freed with the
+	 * rest once the file is loaded */
+	if (madvise((uint8_t *)f->data + f->released, end - f->released,
+		    MADV_DONTNEED) == 0)
+		f->released = end;
+}
+
+/* Count, per file, the subtasks that will load it in this run. */
+static void count_users(struct sl_job *job)
+{
+	struct sl_job_restore *r = job->restore;
+
+	for (uint32_t i = 0; i < r->n_files; i++) {
+		/* bytes partly given back by an earlier run are not the file's
+		 * any more: read it again (__sl_restore_src_open) */
+		if (r->files[i].released > 0) {
+			free(r->files[i].data);
+			r->files[i].data = NULL;
+		}
+		r->files[i].users = 0;
+		r->files[i].released = 0;
+	}
+	for (uint32_t i = 0; i < job->n_tasks; i++) {
+		const struct task *t = &job->tasks[i];
+		const struct sl_snap_operator_meta *op = __sl_restore_op(job, t->node);
+		const uint32_t first = t->pub.info.kg_first;
+		const uint32_t end = first + t->pub.info.kg_count;
+
+		if (op == NULL || t->phase == TASK_DONE)
+			continue;
+		for (uint32_t s = 0; s < op->parallelism; s++)
+			for (uint32_t f = 0; f < op->subtasks[s].n_files; f++) {
+				const struct sl_snap_file_ref *ref = &op->subtasks[s].files[f];
+				struct restore_file *rf;
+
+				if (ref->type != SL_SNAP_FILE_KEYED || t->ops->restore == NULL ||
+				    ref->kg_first >= end || ref->kg_first + ref->kg_count <= first)
+					continue;
+				if ((rf = find_file(r, ref)) != NULL)
+					rf->users++;
+			}
+	}
 }
 
 /* ------------------------------------------------------- starting a run */
@@ -717,6 +850,37 @@ static void free_later(struct restore_resend_list *l)
 	free(l->v);
 	l->v = NULL;
 	l->n = l->cap = 0;
+}
+
+/*
+ * Incremental checkpoints continue the restored checkpoint's chains, as
+ * Flink does: when it is a checkpoint of the job's own state.checkpoints.dir
+ * (so its shared files are the ones later checkpoints reference and
+ * retention keeps), its metadata becomes the last complete checkpoint of
+ * the run, the base the first triggers plan.  Each subtask that restored
+ * its own chain unchanged records it as its base (task_restore.c); one
+ * that did not writes a full file, as before.
+ */
+static void restored_as_base(struct sl_job *job, struct sl_job_restore *r)
+{
+	char own[4200], a[PATH_MAX], b[PATH_MAX];
+	struct sl_snap_metadata *m = NULL;
+	struct sl_snap_err err = { "" };
+
+	r->as_base = false;
+	if (!job->cfg.checkpoint.incremental || r->meta->kind != SL_SNAP_CHECKPOINT ||
+	    job->cfg.checkpoint.dir[0] == '\0' ||
+	    sl_snap_chk_path(own, sizeof(own), job->cfg.checkpoint.dir, r->id) < 0 ||
+	    realpath(own, a) == NULL || realpath(r->dir, b) == NULL || strcmp(a, b) != 0)
+		return;
+	if (sl_snap_meta_load(r->dir, &m, &err) < 0) {
+		fprintf(stderr, "[%s] the first checkpoint writes full keyed files: %s\n",
+			job->name, err.msg);
+		return;
+	}
+	sl_snap_meta_free(job->incr_last);
+	job->incr_last = m;
+	r->as_base = true;
 }
 
 int __sl_restore_start(struct sl_job *job)
@@ -765,6 +929,8 @@ int __sl_restore_start(struct sl_job *job)
 				if (op->subtasks[s].files[f].type == SL_SNAP_FILE_CHANNEL)
 					inflight += op->subtasks[s].files[f].size;
 	}
+	count_users(job);
+	restored_as_base(job, r);
 	r->total_bytes = keyed + inflight;
 	r->read_bytes = 0;
 	r->start_ns = mono_ns();
@@ -792,6 +958,13 @@ int __sl_restore_start(struct sl_job *job)
 	for (uint32_t i = 0; i < job->n_tasks; i++)
 		if (job->tasks[i].phase == TASK_DONE)
 			__sl_task_end_restored(&job->tasks[i]);
+	/* no lcore runs yet: the bytes no subtask will load (in-flight data,
+	 * loaded above; files of finished subtasks) go now */
+	for (uint32_t i = 0; i < r->n_files; i++)
+		if (r->files[i].users == 0) {
+			free(r->files[i].data);
+			r->files[i].data = NULL;
+		}
 	return 0;
 }
 

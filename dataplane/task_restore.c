@@ -103,7 +103,11 @@ struct keyed_load {
 	uint16_t value_size;
 	uint8_t *keys;	  /* RESTORE_BURST keys, contiguous */
 	uint64_t counted; /* bytes of the file accounted for so far */
+	bool bulk;	  /* a full file into empty key groups: insert */
+	const struct sl_snap_file_ref *ref; /* the file being loaded */
+	bool in_memory;	  /* a counted user of the files' bytes in memory */
 	int err;	  /* the state refused an entry */
+	uint16_t err_kg;  /* ... of this key group */
 };
 
 static void count_read(struct keyed_load *l, uint64_t bytes)
@@ -130,6 +134,36 @@ static int on_deletions(void *arg, const struct sl_snap_kv *kv, unsigned n)
 	return 0;
 }
 
+/* Entries of a full file into key groups that were empty: every key is
+ * new (a full file lists each key once), so they are appended with their
+ * values, and indexed once the file is loaded (load_keyed_file). */
+static int append_entries(struct keyed_load *l, const struct sl_snap_kv *kv, unsigned n)
+{
+	uint16_t kgs[RESTORE_BURST];
+	uint64_t hashes[RESTORE_BURST];
+	const void *keys[RESTORE_BURST], *vals[RESTORE_BURST];
+
+	for (unsigned base = 0; base < n; base += RESTORE_BURST) {
+		unsigned m = RTE_MIN(n - base, (unsigned)RESTORE_BURST), done;
+
+		for (unsigned i = 0; i < m; i++) {
+			kgs[i] = kv[base + i].kg;
+			hashes[i] = kv[base + i].hash;
+			keys[i] = kv[base + i].key;
+			vals[i] = kv[base + i].value;
+		}
+		done = sl_kstate_append_burst(l->st, m, kgs, hashes, keys,
+					      l->value_size ? vals : NULL);
+		if (done < m) {
+			l->err = errno ? -errno : -ENOMEM;
+			l->err_kg = kgs[done];
+			return 1;
+		}
+	}
+	count_read(l, (uint64_t)n * (10u + l->key_size + l->value_size));
+	return 0;
+}
+
 static int on_entries(void *arg, const struct sl_snap_kv *kv, unsigned n)
 {
 	struct keyed_load *l = arg;
@@ -137,6 +171,8 @@ static int on_entries(void *arg, const struct sl_snap_kv *kv, unsigned n)
 	uint64_t hashes[RESTORE_BURST];
 	void *vals[RESTORE_BURST];
 
+	if (l->bulk)
+		return append_entries(l, kv, n);
 	for (unsigned base = 0; base < n; base += RESTORE_BURST) {
 		unsigned m = RTE_MIN(n - base, (unsigned)RESTORE_BURST);
 
@@ -174,6 +210,53 @@ static int keyed_error(struct sl_restore_ctx *rc, int err, const char *fmt, ...)
 	return err;
 }
 
+/*
+ * A full file whose key groups (those we own) are all still empty here is
+ * loaded in bulk: each of them is sized for its entry count from the
+ * file's summary, the entries are appended as new keys, and then indexed
+ * key group by key group in index order.  Anything
+ * else (a delta, or key groups holding entries already) goes through the
+ * upsert, as a delta must.
+ */
+static int prepare_bulk(struct sl_restore_ctx *rc, const struct sl_snap_file_ref *ref,
+			const struct sl_snap_kstate_info *hdr, struct keyed_load *l)
+{
+	const struct sl_task_info *info = &rc->t->pub.info;
+	const uint32_t first = RTE_MAX(info->kg_first, hdr->kg_first);
+	const uint32_t end = RTE_MIN(info->kg_first + info->kg_count,
+				     hdr->kg_first + hdr->kg_count);
+
+	l->bulk = hdr->kind == SL_SNAP_KSTATE_FULL;
+	/* the counts size allocations before the blocks are read (and the
+	 * blocks are checked against them only after): bound them by what
+	 * the file can hold */
+	if (l->bulk && hdr->entries > ref->size / (10u + hdr->key_size + hdr->value_size))
+		return keyed_error(rc, -EBADMSG,
+				   "%s: its summary counts %" PRIu64 " entries, more than its %" PRIu64 " bytes can hold",
+				   ref->path, hdr->entries, ref->size);
+	for (uint32_t kg = first; kg < end && l->bulk; kg++)
+		l->bulk = sl_kstate_kg_count(l->st, (uint16_t)kg) == 0;
+	if (!l->bulk)
+		return 0;
+	for (uint32_t kg = first; kg < end; kg++) {
+		int e = sl_kstate_reserve(l->st, (uint16_t)kg,
+					  hdr->kg_entries[kg - hdr->kg_first]);
+
+		if (e < 0)
+			return keyed_error(rc, e, "%s: key group %u: %" PRIu64 " entries: %s",
+					   ref->path, kg, hdr->kg_entries[kg - hdr->kg_first],
+					   strerror(-e));
+	}
+	return 0;
+}
+
+static void on_consumed(void *arg, uint64_t offset)
+{
+	struct keyed_load *l = arg;
+
+	__sl_restore_file_consumed(l->r, l->ref, offset);
+}
+
 /* Apply one keyed-state file of old subtask `old` to the state. */
 static int load_keyed_file(struct sl_restore_ctx *rc, const struct sl_snap_file_ref *ref,
 			   struct keyed_load *l)
@@ -185,7 +268,9 @@ static int load_keyed_file(struct sl_restore_ctx *rc, const struct sl_snap_file_
 	int rc_;
 
 	memset(&hdr, 0, sizeof(hdr));
-	rc_ = __sl_restore_src_open(rc->r, ref, &src, &err);
+	l->ref = ref;
+	rc_ = l->in_memory ? __sl_restore_src_open(rc->r, ref, &src, &err)
+			 : __sl_restore_src_open_file(rc->r, ref, &src, &err);
 	if (rc_ < 0)
 		return keyed_error(rc, rc_, "%s: %s", ref->path,
 				   err.msg[0] ? err.msg : strerror(-rc_));
@@ -209,6 +294,8 @@ static int load_keyed_file(struct sl_restore_ctx *rc, const struct sl_snap_file_
 				  rc->op->uid, info->max_parallelism);
 		goto out;
 	}
+	if ((rc_ = prepare_bulk(rc, ref, &hdr, l)) < 0)
+		goto out;
 	l->counted = 0;
 	struct sl_snap_kstate_visitor v = {
 		.kg_first = info->kg_first,
@@ -216,8 +303,19 @@ static int load_keyed_file(struct sl_restore_ctx *rc, const struct sl_snap_file_
 		.on_deletions = on_deletions,
 		.on_entries = on_entries,
 		.arg = l,
+		.on_consumed = l->in_memory ? on_consumed : NULL,
 	};
 	rc_ = sl_snap_kstate_load(&src, &v, NULL, &err);
+	if (rc_ == 0 && l->bulk && (rc_ = sl_kstate_index_appended(l->st, &l->err_kg)) < 0) {
+		l->err = rc_;
+		rc_ = 1;
+	}
+	if (rc_ == 1 && l->err == -EEXIST) {
+		rc_ = keyed_error(rc, -EBADMSG,
+				  "%s: key group %u lists a key twice, which a full keyed-state file never does: the file was written wrongly; restore an older checkpoint",
+				  ref->path, l->err_kg);
+		goto out;
+	}
 	if (rc_ == 1) {
 		rc_ = keyed_error(rc, l->err, "%s: keyed state: %s", ref->path,
 				  strerror(-l->err));
@@ -233,7 +331,48 @@ static int load_keyed_file(struct sl_restore_ctx *rc, const struct sl_snap_file_
 out:
 	sl_snap_kstate_info_clear(&hdr);
 	__sl_restore_src_close(&src);
+	if (l->in_memory)
+		__sl_restore_file_done(rc->r, ref);
 	return rc_;
+}
+
+static void no_emit(void *arg, uint16_t kg, uint64_t hash, const void *key,
+		    const void *value)
+{
+	(void)arg, (void)kg, (void)hash, (void)key, (void)value;
+}
+
+/*
+ * The restored chain of this subtask as the base of its next delta
+ * (job_restore.c, restored_as_base): with the parallelism unchanged, the
+ * state holds exactly what the subtask's own files hold.  Every loaded
+ * entry carries the state's current epoch E; advancing the epoch past it
+ * (a snapshot begun and dropped at once) stamps every later change after
+ * E, and the deletion log starts now, so a delta since E is exact.
+ */
+static void restored_base(struct sl_restore_ctx *rc, struct sl_kstate *st)
+{
+	struct task *t = rc->t;
+	const struct sl_snap_subtask_meta *sm = &rc->op->subtasks[t->pub.info.index];
+	struct keyed_base b = { .id = rc->r->id, .written = true };
+
+	for (uint32_t f = 0; f < sm->n_files; f++) {
+		if (sm->files[f].type != SL_SNAP_FILE_KEYED)
+			continue;
+		if (strncmp(sm->files[f].path, SL_SNAP_SHARED_DIR "/",
+			    sizeof(SL_SNAP_SHARED_DIR)) != 0)
+			return; /* not referenceable by a later checkpoint */
+		b.chain++;
+		b.chain_bytes += sm->files[f].size;
+	}
+	if (b.chain == 0 || sl_kstate_snapshot_begin(st, no_emit, NULL, &b.epoch) < 0)
+		return;
+	sl_kstate_snapshot_abort(st);
+	sl_kstate_track_deletes(st, true);
+	t->kb_state = st;
+	t->kb_trimmed = 0;
+	t->kb[0] = b;
+	t->n_kb = 1;
 }
 
 int sl_restore_keyed(struct sl_restore_ctx *rc, struct sl_kstate *st,
@@ -247,6 +386,10 @@ int sl_restore_keyed(struct sl_restore_ctx *rc, struct sl_kstate *st,
 	};
 	int ret = 0;
 
+	/* the first call is the one counted as the files' user; should an
+	 * operator ask again, it reads the files (their bytes in memory may
+	 * be gone) */
+	l.in_memory = !rc->keyed_taken;
 	rc->keyed_taken = true;
 	if (key_size == 0)
 		return keyed_error(rc, -EINVAL, "key size 0");
@@ -268,6 +411,9 @@ int sl_restore_keyed(struct sl_restore_ctx *rc, struct sl_kstate *st,
 		}
 	}
 	free(l.keys);
+	if (ret == 0 && l.in_memory && rc->r->as_base &&
+	    rc->op->parallelism == info->parallelism)
+		restored_base(rc, st);
 	return ret;
 }
 

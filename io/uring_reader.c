@@ -45,6 +45,7 @@
 #define RD_MAX_CHUNK (64u << 20)
 #define RD_ALIGN ((uint64_t)SL_IO_DIRECT_ALIGN)
 #define RD_PROGRESS_MIN (1ull << 20)
+#define RD_SUBMIT_EVERY 4u
 
 static inline uint64_t align_down(uint64_t v)
 {
@@ -146,12 +147,20 @@ static void rd_release(struct rd_file *file)
 
 static void rd_finish(struct rd *r, struct rd_file *file)
 {
+	int rc;
+
 	file->state = RD_DONE;
 	file->f->len = file->size;
 	rd_release(file);
 	r->st.files++;
 	r->st.bytes += file->size;
 	r->st.direct_files += file->f->direct;
+	if (r->conf.on_file != NULL &&
+	    (rc = r->conf.on_file(r->conf.on_file_arg,
+				  (unsigned)(file - r->files))) < 0) {
+		rd_fail(r, file, SL_IO_READ_CHECK, rc, 0);
+		rd_release(file);
+	}
 }
 
 /*
@@ -259,9 +268,18 @@ static void rd_prep(struct rd *r, unsigned i)
 		r->st.max_inflight = r->inflight;
 }
 
-/* Give every free slot a chunk, opening files as needed. */
+/*
+ * Give every free slot a chunk, opening files as needed.  The reads are
+ * handed to the kernel RD_SUBMIT_EVERY at a time rather than all at the
+ * end: the pages of fresh buffers are faulted in as each read is
+ * submitted, which for a whole queue of them takes long enough for the
+ * disk to sit idle until the last one is prepared (the first fill of a
+ * restore is exactly that).
+ */
 static void rd_fill(struct rd *r)
 {
+	unsigned queued = 0;
+
 	while (r->n_free > 0 && r->first_error == 0) {
 		struct rd_file *file = r->cur;
 		unsigned i;
@@ -283,6 +301,8 @@ static void rd_fill(struct rd *r)
 		file->issued += s->len;
 		file->inflight++;
 		rd_prep(r, i);
+		if (++queued % RD_SUBMIT_EVERY == 0 && io_uring_submit(&r->ring) >= 0)
+			r->st.submits++;
 	}
 }
 
@@ -574,6 +594,9 @@ int sl_io_read_describe(const struct sl_io_read_file *f, char *buf, size_t len)
 				path);
 	case SL_IO_READ_SETUP:
 		return snprintf(buf, len, "%s: not read: the reader could not start: %s",
+				path, err);
+	case SL_IO_READ_CHECK:
+		return snprintf(buf, len, "%s: read, but refused by its check: %s",
 				path, err);
 	}
 	return snprintf(buf, len, "%s: %s", path, err);

@@ -556,6 +556,7 @@ struct ks_pass {
 	uint32_t f_first, f_end;  /* filter [f_first, f_end) */
 	uint64_t *counted;	  /* per key group, for the cross-check */
 	sl_snap_kv_fn fn;
+	void (*consumed)(void *arg, uint64_t offset);
 	void *arg;
 };
 
@@ -612,6 +613,8 @@ static int ks_section(struct ks_pass *ps, uint64_t off, uint64_t limit,
 		if (nb && (rc = ps->fn(ps->arg, burst, nb)) != 0)
 			return rc;
 		off = b.next;
+		if (ps->consumed != NULL)
+			ps->consumed(ps->arg, off);
 	}
 	if (off != limit)
 		return __sl_snap_errf(ps->in->err, ps->in->name, -EBADMSG,
@@ -684,6 +687,9 @@ int sl_snap_kstate_load(const struct sl_snap_src *src,
 		goto out;
 	ps.counted = cnt_e;
 	ps.fn = v ? v->on_entries : NULL;
+	/* the entries come last: the header, the summary and the deletions
+	 * were read before them */
+	ps.consumed = v ? v->on_consumed : NULL;
 	if ((rc = ks_section(&ps, in.hdr_len, lay.del_off,
 			     SNAP_BLK_KEYED_ENTRIES, 0, lay.entry_blocks,
 			     "entries")) != 0)

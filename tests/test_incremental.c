@@ -97,6 +97,14 @@ static int mc_snapshot(void *op, struct sl_task *t, struct sl_ckpt_ctx *ck)
 	return sl_ckpt_put_keyed(ck, m->st, 8, 8);
 }
 
+static int mc_restore(void *op, struct sl_task *t, struct sl_restore_ctx *rc)
+{
+	struct modcount *m = op;
+
+	(void)t;
+	return sl_restore_keyed(rc, m->st, 8, 8);
+}
+
 static void mc_close(void *op, struct sl_task *t)
 {
 	struct modcount *m = op;
@@ -114,6 +122,7 @@ static const struct sl_operator_ops modcount_ops = {
 	.open = mc_open,
 	.process = mc_process,
 	.snapshot = mc_snapshot,
+	.restore = mc_restore,
 	.close = mc_close,
 };
 
@@ -594,5 +603,106 @@ Test(incremental, retention_keeps_referenced_shared_files_and_deletes_the_rest, 
 	 * though only one checkpoint is retained */
 	run_retained(2, 1, 2, 150, &slow, &completed);
 	cr_assert_geq(completed, 6, "enough checkpoints that whole chains were dropped");
+	sl_test_eal_fini();
+}
+
+/*
+ * After a restore from a checkpoint of the job's own directory, the first
+ * checkpoints are deltas on the restored one, whose chains they reference
+ * (as Flink does), instead of full files; their chains still rebuild
+ * exactly what their offsets imply.  The restore target is a mid-stream
+ * checkpoint of a first run whose chains are shorter than K.
+ */
+Test(incremental, restored_chain_is_the_base_of_the_next_delta, .timeout = 180)
+{
+	const uint32_t K = 6;
+	struct sl_job_config cfg;
+	struct gens gs;
+	char root[] = "/tmp/sl-incr-restore-XXXXXX", dir[4200];
+	struct sl_snap_err err = { "" };
+	uint64_t *ids = NULL, restored = 0, first_new = 0;
+	size_t nids = 0;
+	struct chain base_chain[P];
+	struct rebuilt *got = malloc(sizeof(*got)), *want = malloc(sizeof(*want));
+
+	cr_assert(got && want);
+	sl_test_eal("(0-2)@(0-1)", NULL);
+	cr_assert_not_null(mkdtemp(root));
+	gens_init(&gs, 240000, 6000, 4000);
+	config(&cfg, root, K, 1000, 30);
+	struct sl_job *job = make_job(&cfg, &gs);
+	cr_assert_eq(sl_job_run(job), 0, "%s", sl_job_error(job));
+	sl_job_free(job);
+
+	/* the newest checkpoint with the hot source mid-stream, the bulk one
+	 * done, and both chains shorter than K (so a delta can follow) */
+	cr_assert_eq(sl_snap_chk_list(root, &ids, &nids, &err), 0, "%s", err.msg);
+	for (size_t i = 0; i < nids && restored == 0; i++) {
+		struct sl_snap_metadata *m = NULL;
+		bool bulk_done, ok = true;
+
+		cr_assert_eq(sl_snap_chk_validate(root, ids[i], &m, &err), 0, "%s", err.msg);
+		const struct sl_snap_operator_meta *hot = sl_snap_meta_find(m, "hot");
+		const struct sl_snap_operator_meta *mc = sl_snap_meta_find(m, "modcount");
+		expected(m, &gs, want, &bulk_done);
+		ok = bulk_done && offset_of(&hot->subtasks[0], gs.hot.count) < gs.hot.count * 3 / 4;
+		for (uint32_t s = 0; s < P && ok; s++)
+			ok = mc->subtasks[s].n_files > 0 && mc->subtasks[s].n_files < K;
+		if (ok) {
+			restored = ids[i];
+			memset(got, 0, sizeof(*got));
+			for (uint32_t s = 0; s < P; s++)
+				apply_chain(root, restored, &mc->subtasks[s], got, &base_chain[s]);
+		}
+		sl_snap_meta_free(m);
+	}
+	cr_assert_neq(restored, 0, "a mid-stream checkpoint with short chains among %zu", nids);
+	uint64_t newest_before = ids[0];
+	free(ids);
+
+	/* run 2, restored from it; ids go on above every chk-<n> */
+	snprintf(dir, sizeof(dir), "%s/chk-%" PRIu64, root, restored);
+	job = make_job(&cfg, &gs);
+	cr_assert_eq(sl_job_restore_from(job, dir), 0, "%s", sl_job_error(job));
+	cr_assert_eq(sl_job_run(job), 0, "%s", sl_job_error(job));
+	sl_job_free(job);
+
+	cr_assert_eq(sl_snap_chk_list(root, &ids, &nids, &err), 0, "%s", err.msg);
+	for (size_t i = nids; i-- > 0;)
+		if (ids[i] > newest_before && first_new == 0)
+			first_new = ids[i];
+	cr_assert_neq(first_new, 0, "run 2 completed a checkpoint");
+	struct sl_snap_metadata *m = NULL;
+	bool bulk_done;
+	cr_assert_eq(sl_snap_chk_validate(root, first_new, &m, &err), 0, "%s", err.msg);
+	expected(m, &gs, want, &bulk_done);
+	const struct sl_snap_operator_meta *mc = sl_snap_meta_find(m, "modcount");
+	memset(got, 0, sizeof(*got));
+	for (uint32_t s = 0; s < P; s++) {
+		struct chain c;
+
+		cr_assert_gt(mc->subtasks[s].n_files, 0);
+		apply_chain(root, first_new, &mc->subtasks[s], got, &c);
+		cr_assert(c.own_delta && c.own_base == restored,
+			  "checkpoint %" PRIu64 " subtask %u: a delta on the restored checkpoint %" PRIu64
+			  " (%s on %" PRIu64 ")", first_new, s, restored,
+			  c.own_delta ? "a delta" : "a full file", c.own_base);
+		cr_assert_eq(c.len, base_chain[s].len + 1, "the restored chain, then the delta");
+		cr_assert_lt(c.own_bytes * 4, c.bytes, "the delta is small: %" PRIu64 " of %" PRIu64
+			     " B", c.own_bytes, c.bytes);
+	}
+	for (unsigned k = 0; k < KEYS; k++)
+		cr_assert_eq(got->v[k], want->v[k],
+			     "checkpoint %" PRIu64 ": key %u rebuilt as %" PRIu64
+			     " from its chain, but its offsets imply %" PRIu64,
+			     first_new, k, got->v[k], want->v[k]);
+	fprintf(stderr, "incremental after restore: checkpoint %" PRIu64
+		" is a delta on the restored checkpoint %" PRIu64 "\n", first_new, restored);
+	sl_snap_meta_free(m);
+	free(ids);
+	free(got);
+	free(want);
+	gens_fini(&gs);
+	rm_rf(root);
 	sl_test_eal_fini();
 }

@@ -481,6 +481,65 @@ Test(io_reader, progress_reports)
 	rm_dir();
 }
 
+/* on_file: each file once, complete when called; a refusal fails it */
+struct file_log {
+	struct file_set *s;
+	unsigned *calls;
+	unsigned refuse; /* index to refuse, or UINT32_MAX */
+	bool complete;	 /* every call saw the file's whole contents */
+};
+
+static int on_file(void *arg, unsigned i)
+{
+	struct file_log *l = arg;
+	const struct sl_io_read_file *f = &l->s->files[i];
+
+	l->calls[i]++;
+	if (f->data == NULL || f->len != l->s->sizes[i])
+		l->complete = false;
+	for (uint64_t off = 0; off < f->len && l->complete; off += 997)
+		l->complete = ((const uint8_t *)f->data)[off] == byte_at(i, off);
+	return i == l->refuse ? -EBADMSG : 0;
+}
+
+Test(io_reader, on_file_called_once_per_file_when_read)
+{
+	struct file_set s;
+	struct sl_io_read_stats st;
+	struct file_log l = { .refuse = UINT32_MAX, .complete = true };
+	struct sl_io_read_conf c = { .chunk_size = 64 * 1024, .queue_depth = 8,
+				     .on_file = on_file, .on_file_arg = &l };
+
+	mk_dir();
+	make_set(&s, 20, false);
+	l.s = &s;
+	l.calls = calloc(s.n, sizeof(*l.calls));
+	read_and_check(&s, &c, &st);
+	cr_assert(l.complete, "on_file saw a file before it was read");
+	for (unsigned i = 0; i < s.n; i++)
+		cr_assert_eq(l.calls[i], 1, "file %u: %u calls", i, l.calls[i]);
+
+	/* refusing one file fails the call with its error, that file
+	 * without data, SL_IO_READ_CHECK */
+	for (unsigned i = 0; i < s.n; i++) {
+		free(s.files[i].data);
+		l.calls[i] = 0;
+	}
+	l.refuse = N_EDGE - 1; /* the largest, several chunks */
+	cr_assert_eq(sl_io_read_files(s.files, s.n, &c, &st), -EBADMSG);
+	cr_assert_eq(s.files[l.refuse].error, -EBADMSG);
+	cr_assert_eq(s.files[l.refuse].error_op, SL_IO_READ_CHECK);
+	cr_assert_null(s.files[l.refuse].data);
+	char msg[600];
+	sl_io_read_describe(&s.files[l.refuse], msg, sizeof(msg));
+	cr_assert_not_null(strstr(msg, "refused by its check"), "%s", msg);
+	for (unsigned i = 0; i < s.n; i++)
+		cr_assert_leq(l.calls[i], 1);
+	free(l.calls);
+	free_set(&s);
+	rm_dir();
+}
+
 /* ---- the restore use ---------------------------------------------------- */
 
 static int file_sink(void *arg, uint64_t off, void *buf, size_t len)

@@ -1300,3 +1300,91 @@ Test(restore, incremental_chain_is_applied_in_order, .timeout = 60)
 	rm_rf(root);
 	sl_test_eal_fini();
 }
+
+/*
+ * One full keyed-state file, large enough that the restore gives back
+ * its memory while it loads it (more than 8 MiB, one user), restored into
+ * `p` subtasks: every key's final count must come out as written (the
+ * bulk load of a full file, dataplane/task_restore.c).  With a key listed
+ * twice, the restore is refused naming the file.
+ */
+static void restore_full_file(uint32_t p, uint64_t n_keys, bool duplicate)
+{
+	char root[] = "/tmp/sl-restore-full-XXXXXX", chk[200];
+	uint64_t (*entries)[2] = malloc(n_keys * sizeof(*entries));
+	struct sl_snap_file_ref ref;
+	struct sl_snap_err err;
+	uint64_t sum = 0;
+
+	cr_assert_not_null(entries);
+	sl_test_eal("(0-3)@(0-1)", NULL);
+	cr_assert_not_null(mkdtemp(root));
+	cr_assert_eq(sl_snap_chk_create(root, 1), 0);
+	for (uint64_t k = 0; k < n_keys; k++) {
+		uint64_t row[2] = { k, 3 * k + 1 };
+
+		entries[k][0] = k;
+		entries[k][1] = 3 * k + 1;
+		sum += XXH3_64bits(row, sizeof(row));
+	}
+	if (duplicate)
+		entries[n_keys - 1][0] = n_keys / 2;
+	write_kstate(root, 1, 0, entries, (unsigned)n_keys, NULL, 0, &ref);
+	free(entries);
+
+	struct sl_generator_conf g;
+	gen_conf(&g, 1000, 0);
+	uint64_t gen_blob[2] = { 1000, (uint64_t)INT64_MIN };
+	struct sl_snap_metadata *m = sl_snap_meta_create(1, SL_SNAP_CHECKPOINT, "full", 0, 0);
+	int gop = sl_snap_meta_add_operator(m, "gen", 1, 128);
+	int cop = sl_snap_meta_add_operator(m, "count", 1, 128);
+	cr_assert(gop >= 0 && cop >= 0);
+	cr_assert_eq(sl_snap_meta_add_blob(m, gop, 0, gen_blob, sizeof(gen_blob)), 0);
+	cr_assert_eq(sl_snap_meta_add_file(m, cop, 0, &ref), 0);
+	snprintf(chk, sizeof(chk), "%s/chk-1", root);
+	cr_assert_eq(sl_snap_meta_write(chk, m, &err), 0, "%s", err.msg);
+	sl_snap_meta_free(m);
+
+	/* gen(1) -> count(p, final rows only) -> tally(1) */
+	struct sl_job_config cfg;
+	struct sl_keyed_aggregate_conf agg = { .key = "key", .n_aggs = 1,
+		.aggs = { { .fn = SL_AGG_COUNT, .as = "count" } } };
+	sl_job_config_defaults(&cfg);
+	struct sl_job *job = sl_job_create("full", &cfg);
+	int gi = sl_job_add(job, "gen", &sl_op_generator, &g, 1);
+	int ci = sl_job_add(job, "count", &sl_op_keyed_aggregate, &agg, p);
+	int ti = sl_job_add(job, "tally", &tally_ops, NULL, 1);
+	cr_assert_eq(sl_job_connect(job, gi, ci, SL_PART_HASH, "key"), 0);
+	cr_assert_eq(sl_job_connect(job, ci, ti, SL_PART_REBALANCE, NULL), 0);
+	memset(tally_out, 0, sizeof(tally_out));
+	cr_assert_eq(sl_job_restore_from(job, chk), 0, "%s", sl_job_error(job));
+	if (duplicate) {
+		cr_assert_lt(sl_job_run(job), 0, "a key listed twice was accepted");
+		cr_assert_not_null(strstr(sl_job_error(job), "lists a key twice"), "%s",
+				   sl_job_error(job));
+		cr_assert_not_null(strstr(sl_job_error(job), ref.path), "%s", sl_job_error(job));
+	} else {
+		cr_assert_eq(sl_job_run(job), 0, "%s", sl_job_error(job));
+		cr_assert_eq(tally_out[0].records, n_keys, "%" PRIu64 " keys, got %" PRIu64,
+			     n_keys, tally_out[0].records);
+		cr_assert_eq(tally_out[0].checksum, sum, "the restored counts");
+	}
+	sl_job_free(job);
+	rm_rf(root);
+	sl_test_eal_fini();
+}
+
+Test(restore, large_full_file_loaded_exactly, .timeout = 120)
+{
+	restore_full_file(1, 600000, false); /* 15.6 MiB, one user */
+}
+
+Test(restore, large_full_file_rescaled_1_to_2, .timeout = 120)
+{
+	restore_full_file(2, 600000, false); /* two users of one file */
+}
+
+Test(restore, full_file_listing_a_key_twice_is_refused, .timeout = 60)
+{
+	restore_full_file(1, 1000, true);
+}

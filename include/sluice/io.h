@@ -546,6 +546,7 @@ enum sl_io_read_op {
 	SL_IO_READ_CANCELED,	 /**< not read: another file failed first */
 	SL_IO_READ_SETUP,	 /**< not read: the reader's io_uring (or the
 				  *   conf's dir) could not be set up */
+	SL_IO_READ_CHECK,	 /**< read, but conf->on_file refused it */
 };
 
 /** One file to read, and what became of it. */
@@ -613,6 +614,14 @@ struct sl_io_read_conf {
 				   *   always a last call with done == total
 				   *   when everything was read */
 	const struct sl_io_read_fault *fault; /**< tests only; NULL: none */
+	/** optional: called on the calling thread as soon as file `index`
+	 *  (of the array given) is read completely, while the other files'
+	 *  reads go on: work on its bytes (e.g. a checksum) overlaps them.
+	 *  A negative return fails the file like a read error would: no new
+	 *  read starts, the call returns it, the file gets it as `error`
+	 *  with `error_op` SL_IO_READ_CHECK and loses its data. */
+	int (*on_file)(void *arg, unsigned index);
+	void *on_file_arg;	  /**< passed to on_file */
 };
 
 /** Counters of one sl_io_read_files() call. */

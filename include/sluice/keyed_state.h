@@ -27,9 +27,9 @@
  *
  * Pointer lifetime: a value pointer returned by sl_kstate_upsert(),
  * sl_kstate_upsert_burst() or sl_kstate_get() stays valid until the next
- * sl_kstate_upsert(), sl_kstate_upsert_burst() or sl_kstate_delete() on the
- * same state (an insert may move the slab of its key group) or
- * sl_kstate_free().
+ * sl_kstate_upsert(), sl_kstate_upsert_burst(), sl_kstate_delete(),
+ * sl_kstate_reserve() or sl_kstate_append_burst() on the same state (an
+ * insert may move the slab of its key group) or sl_kstate_free().
  */
 #ifndef SLUICE_KEYED_STATE_H
 #define SLUICE_KEYED_STATE_H
@@ -469,6 +469,67 @@ int sl_kstate_deleted_since(const struct sl_kstate *st, uint16_t kg,
  * @param upto_epoch Inclusive bound.
  */
 void sl_kstate_deleted_trim(struct sl_kstate *st, uint32_t upto_epoch);
+
+/**
+ * Make room for @p n more entries in key group @p kg: its slab and its
+ * index are grown now, so that the next @p n inserts into it (by any
+ * function) neither move the slab nor rebuild the index. For loading a
+ * key group whose entry count is known (a restore reads it from the
+ * file's summary, then uses sl_kstate_append_burst()); a later insert
+ * beyond it grows as usual.
+ *
+ * @param st The state.
+ * @param kg Key group in the owned range.
+ * @param n  Entries about to be inserted (0: nothing to do).
+ * @return 0, -ERANGE if @p kg is out of range, or -ENOMEM (the key group
+ *         then holds what it held, possibly with a larger slab or index).
+ */
+int sl_kstate_reserve(struct sl_kstate *st, uint16_t kg, uint64_t n);
+
+/**
+ * Append a burst of new keys with their values to their key groups'
+ * slabs, without indexing them: for loading many keys (a restore from a
+ * full keyed-state file), whose index sl_kstate_index_appended() then
+ * builds in index order, far faster than inserting key by key once the
+ * indexes outgrow the caches and the TLB.
+ *
+ * Only key groups that hold no indexed entry take appends (empty ones,
+ * or ones appended to since). Until sl_kstate_index_appended() has run,
+ * the appended entries are not found and the state must not be used
+ * otherwise (no upsert, get, delete, snapshot) — except for more appends.
+ *
+ * @param st     The state.
+ * @param n      Number of keys, 0..SL_KSTATE_BURST_MAX.
+ * @param kgs    Key group of each key.
+ * @param hashes 64-bit hash of each key.
+ * @param keys   keys[i]: key_size bytes of key i (any alignment).
+ * @param values values[i]: value_size bytes of key i's value; NULL:
+ *               zero-filled values.
+ * @return @p n on success. Otherwise the number k < n of keys appended
+ *         (the first k), with errno set for key k, which was not:
+ *         - ERANGE: its key group is outside the owned range;
+ *         - EBUSY: its key group holds indexed entries;
+ *         - ENOMEM: out of memory;
+ *         - EINVAL: @p n > SL_KSTATE_BURST_MAX (then 0 is returned).
+ */
+unsigned int sl_kstate_append_burst(struct sl_kstate *st, unsigned int n,
+				    const uint16_t *kgs,
+				    const uint64_t *hashes,
+				    const void *const *keys,
+				    const void *const *values);
+
+/**
+ * Index the entries sl_kstate_append_burst() appended, key group by key
+ * group: each one's entries sorted by index slot, so that its index is
+ * written front to back. Afterwards the state is as if the keys had been
+ * inserted one by one (sl_kstate_upsert() and a copy of the value).
+ *
+ * @param st     The state.
+ * @param kg_out If not NULL, receives the key group that failed.
+ * @return 0; -EEXIST if a key group was given a key twice (that key group
+ *         then stays appended, not indexed: free the state); -ENOMEM.
+ */
+int sl_kstate_index_appended(struct sl_kstate *st, uint16_t *kg_out);
 
 #ifdef __cplusplus
 }

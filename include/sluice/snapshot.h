@@ -317,7 +317,11 @@ struct sl_snap_kstate_visitor {
 	sl_snap_kv_fn on_deletions; /**< all deletions, before any entry (may
 				     *   be NULL) */
 	sl_snap_kv_fn on_entries;   /**< entries (may be NULL) */
-	void *arg;		   /**< passed to both callbacks */
+	void *arg;		   /**< passed to the callbacks */
+	/** optional: after each block of entries, the offset below which
+	 *  the load reads none of the file's bytes again (so a caller
+	 *  holding the file in memory may give those bytes back) */
+	void (*on_consumed)(void *arg, uint64_t offset);
 };
 
 /**
