@@ -250,11 +250,16 @@ __ks_index_resize(struct sl_kstate *st, struct __sl_kstate_kg *t,
 {
 	uint64_t size = (uint64_t)1 << bits;
 	/* one more slot: the trailing 0 slot */
-	uint64_t *ni = calloc(size + 1, sizeof(*ni));
+	uint64_t *ni = malloc((size + 1) * sizeof(*ni));
 	struct __sl_kstate_kg nt = *t;
 
 	if (ni == NULL)
 		return -ENOMEM;
+	/* Zeroed by writing, not calloc(): fresh pages of a calloc'ed index
+	 * are read (probes) before they are written, so each maps the shared
+	 * zero page first and faults again on the write, with a TLB
+	 * shootdown to every CPU of the process. */
+	memset(ni, 0, (size + 1) * sizeof(*ni));
 	nt.index = ni;
 	nt.index_mask = (uint32_t)(size - 1);
 	nt.index_shift = 32 - bits;
@@ -367,6 +372,24 @@ __ks_snap_pending(const struct sl_kstate *st,
 	       e->snap_epoch != st->snap_epoch;
 }
 
+/*
+ * Has the stepper's cursor passed entry @e of key group @kg?  The stepper
+ * does not mark what it emits (it only reads the state, so a snapshot does
+ * not dirty every cache line of it): an entry behind the cursor was
+ * emitted by it, or by copy-on-update before.  Slab positions are stable.
+ */
+static inline bool
+__ks_snap_passed(const struct sl_kstate *st, uint16_t kg,
+		 const struct __sl_kstate_entry *e)
+{
+	uint32_t off = (uint32_t)(kg - st->kg_first);
+
+	if (off != st->snap_kg)
+		return off < st->snap_kg;
+	return (const uint8_t *)e <
+	       st->kgs[off].slab + (size_t)st->snap_pos * st->stride;
+}
+
 static inline void
 __ks_snap_emit(struct sl_kstate *st, uint16_t kg, struct __sl_kstate_entry *e)
 {
@@ -374,12 +397,14 @@ __ks_snap_emit(struct sl_kstate *st, uint16_t kg, struct __sl_kstate_entry *e)
 	st->snap_emit(st->snap_arg, kg, e->hash, __ks_key(e), __ks_val(st, e));
 }
 
-/* Copy-on-update: emit the old contents before the first write. */
+/* Copy-on-update: emit the old contents before the first write, unless
+ * the stepper already did. */
 static inline void
 __ks_before_write(struct sl_kstate *st, uint16_t kg,
 		  struct __sl_kstate_entry *e)
 {
-	if (unlikely(st->snap_active) && __ks_snap_pending(st, e))
+	if (unlikely(st->snap_active) && __ks_snap_pending(st, e) &&
+	    !__ks_snap_passed(st, kg, e))
 		__ks_snap_emit(st, kg, e);
 }
 
@@ -766,7 +791,8 @@ __ks_upsert_burst(struct sl_kstate *st, unsigned int n, const uint16_t *kgs,
 		if (unlikely(e->epoch != epoch)) {
 			/* an entry owing the snapshot an emit has an epoch
 			 * before the current one */
-			if (snap_active && __ks_snap_pending(st, e))
+			if (snap_active && __ks_snap_pending(st, e) &&
+			    !__ks_snap_passed(st, kgs[i], e))
 				__ks_snap_emit(st, kgs[i], e);
 			e->epoch = epoch;
 		}
@@ -1106,10 +1132,11 @@ __ks_snap_walk(struct sl_kstate *st, size_t budget, const bool RUNS)
 				continue;
 			emitted++;
 			if (!RUNS) {
-				__ks_snap_emit(st, kg, e);
+				st->snap_emit(st->snap_arg, kg, e->hash,
+					      __ks_key(e), __ks_val(st, e));
 				continue;
 			}
-			e->snap_epoch = st->snap_epoch;
+			/* no mark: the cursor has passed it (__ks_snap_passed) */
 			run[n].hash = e->hash;
 			run[n].key = __ks_key(e);
 			run[n].value = __ks_val(st, e);
@@ -1276,15 +1303,9 @@ sl_kstate_reserve(struct sl_kstate *st, uint16_t kg, uint64_t n)
 		return -ENOMEM;
 	if (__ks_has_index(t) && bits <= 32 - t->index_shift)
 		return 0;
+	/* the new index is written before it is read: see __ks_index_resize() */
 	if (__ks_index_resize(st, t, bits) != 0)
 		return -ENOMEM;
-	/* A fresh index that is read before it is written maps the shared
-	 * zero page first, and every first write then faults again and flushes
-	 * the TLBs of all the process's CPUs (an IPI each: slow on a VM).
-	 * Writing the empty slots of a new (zeroed, so unchanged) index maps
-	 * its pages writable at once. */
-	if (t->live == 0)
-		memset(t->index, 0, ((size_t)t->index_mask + 2) * sizeof(*t->index));
 	return 0;
 }
 
