@@ -40,3 +40,12 @@ struct rte_mempool *sl_batch_pool_create(const char *name, unsigned n,
 	return rte_mempool_create(name, n, sl_batch_elt_size(capacity, record_size),
 				  cache, 0, NULL, NULL, batch_init, &arg, socket, 0);
 }
+
+struct rte_mempool *sl_batch_marker_pool_create(const char *name, unsigned n,
+						int socket)
+{
+	struct pool_init_arg arg = { .capacity = 1 };
+
+	return rte_mempool_create(name, n, sl_batch_elt_size(1, 8), 0, 0, NULL,
+				  NULL, batch_init, &arg, socket, 0);
+}

@@ -92,9 +92,12 @@ static unsigned pool_size(const struct sl_job *job, int node)
 }
 
 /*
- * Markers in flight per output channel: one per concurrent checkpoint, one
- * staged behind a full ring, one being freed by the receiver.  No per-lcore
- * cache: the few markers must not be stranded in other lcores' caches.
+ * Markers in flight per output channel: an unaligned checkpoint completes
+ * while its marker still waits behind the data, so a slow channel can hold
+ * a marker in every ring slot; plus one per concurrent checkpoint staged
+ * behind a full ring, and one being freed by the receiver.  Markers are
+ * small (no records).  No per-lcore cache: they must not be stranded in
+ * other lcores' caches.
  */
 static struct rte_mempool *marker_pool_create(const struct sl_job *job,
 					      int node, unsigned run,
@@ -102,11 +105,12 @@ static struct rte_mempool *marker_pool_create(const struct sl_job *job,
 {
 	char name[RTE_MEMPOOL_NAMESIZE];
 	unsigned conc = job->cfg.checkpoint.max_concurrent;
-	unsigned n = out_channels(job, node) * ((conc ? conc : 1) + 2);
+	unsigned n = out_channels(job, node) *
+		     (job->cfg.ring_size + (conc ? conc : 1) + 2);
 
 	snprintf(name, sizeof(name), "sl%um%u", run, task);
-	return sl_batch_pool_create(name, n, 1, 8,
-				    (int)rte_lcore_to_socket_id(lcore));
+	return sl_batch_marker_pool_create(name, n,
+					   (int)rte_lcore_to_socket_id(lcore));
 }
 
 size_t sl_job_memory_estimate(const struct sl_job *job)

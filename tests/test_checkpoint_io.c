@@ -254,7 +254,10 @@ Test(checkpoint_io, full_priority_lane_declines_with_the_reason, .timeout = 120)
 	struct sl_job_config cfg;
 	struct sl_generator_conf g;
 	struct sl_job_checkpoints sum;
-	struct sl_count_sink_conf sink = { .delay_us_per_batch = 3000 };
+	/* 20 ms per batch against a 2 ms interval: ten triggers per sleep,
+	 * four checkpoints in flight, two lane slots (the sink drains its
+	 * lanes only between batches) */
+	struct sl_count_sink_conf sink = { .delay_us_per_batch = 20000 };
 	char root[] = "/tmp/sl-ckio-XXXXXX";
 
 	sl_test_eal(LCORES, NULL);
@@ -267,7 +270,7 @@ Test(checkpoint_io, full_priority_lane_declines_with_the_reason, .timeout = 120)
 	cfg.prio_ring_size = 2;
 	cfg.ring_size = 8;
 	snprintf(cfg.checkpoint.dir, sizeof(cfg.checkpoint.dir), "%s", root);
-	gen_events_conf(&g, 5, 100000, 0, KEYS);
+	gen_events_conf(&g, 5, 20000, 0, KEYS);
 
 	struct sl_job *job = sl_job_create("ckprio", &cfg);
 	int gi = sl_job_add(job, "gen", &sl_op_generator, &g, 1);

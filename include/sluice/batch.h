@@ -112,6 +112,18 @@ struct rte_mempool *sl_batch_pool_create(const char *name, unsigned n,
 					 uint32_t capacity,
 					 uint16_t record_size, int socket);
 
+/**
+ * Create a pool of barrier-marker batches: no records, no per-lcore cache
+ * (receivers on other lcores return them; a cache there would strand the
+ * few a sender has).
+ * @param name    unique pool name
+ * @param n       number of markers
+ * @param socket  NUMA socket, or SOCKET_ID_ANY
+ * @return the pool, or NULL with rte_errno set
+ */
+struct rte_mempool *sl_batch_marker_pool_create(const char *name, unsigned n,
+						int socket);
+
 /** Bytes one pool element takes (header + records), for memory sizing. */
 size_t sl_batch_elt_size(uint32_t capacity, uint16_t record_size);
 
