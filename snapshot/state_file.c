@@ -238,15 +238,6 @@ int sl_snap_kstate_enc_delete(struct sl_snap_kstate_enc *e,
 	return 0;
 }
 
-void sl_snap_kstate_emit(void *enc, uint16_t kg, uint64_t hash,
-			 const void *key, const void *value)
-{
-	struct sl_snap_kv kv = { kg, hash, key, value };
-
-	/* errors are latched in the encoder and reported by finish */
-	(void)sl_snap_kstate_enc_add(enc, &kv, 1);
-}
-
 static inline size_t min_sz(size_t a, size_t b)
 {
 	return a < b ? a : b;
@@ -323,6 +314,20 @@ void sl_snap_kstate_emit_run(void *enc, const struct sl_kstate_snap_entry *v,
 		e->entries += k;
 		n -= (unsigned int)k;
 	}
+}
+
+void sl_snap_kstate_emit(void *enc, uint16_t kg, uint64_t hash,
+			 const void *key, const void *value)
+{
+	/* a run of one: the copy-on-update emits of a checkpoint (an entry
+	 * updated before the stepper reached it) can be most of its entries,
+	 * so they take the runs' fixed-size copies, not enc_add's memcpy;
+	 * errors are latched in the encoder and reported by finish */
+	const struct sl_kstate_snap_entry v = {
+		.hash = hash, .key = key, .value = value, .kg = kg,
+	};
+
+	sl_snap_kstate_emit_run(enc, &v, 1);
 }
 
 int sl_snap_kstate_deleted(void *enc, uint16_t kg, uint64_t hash,
