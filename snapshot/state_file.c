@@ -66,6 +66,8 @@ _Static_assert(__builtin_types_compatible_p(__typeof__(&sl_snap_kstate_deleted),
 #define KS_SUMMARY_FIXED 40u /* summary payload before the rows */
 #define KS_SUMMARY_ROW 24u
 #define KS_BURST 32u
+/* copy-on-update records collected before they go to the output */
+#define KS_PEND_BYTES (16u * 1024)
 
 struct sl_snap_kstate_enc {
 	struct __sl_snap_out out;
@@ -78,6 +80,8 @@ struct sl_snap_kstate_enc {
 	uint64_t *kg_deletions;
 	uint8_t *dels; /* deletion records, written at finish */
 	size_t dels_len, dels_cap;
+	uint8_t *pend; /* copy-on-update records, KS_PEND_BYTES */
+	size_t pend_len;
 	bool finished;
 };
 
@@ -122,7 +126,8 @@ sl_snap_kstate_enc_create(const struct sl_snap_kstate_conf *conf)
 	e->del_len = 10u + conf->key_size;
 	e->kg_entries = calloc(conf->kg_count, sizeof(uint64_t));
 	e->kg_deletions = calloc(conf->kg_count, sizeof(uint64_t));
-	if (e->kg_entries == NULL || e->kg_deletions == NULL) {
+	e->pend = malloc(KS_PEND_BYTES);
+	if (e->kg_entries == NULL || e->kg_deletions == NULL || e->pend == NULL) {
 		rc = -ENOMEM;
 		goto fail;
 	}
@@ -160,6 +165,7 @@ void sl_snap_kstate_enc_free(struct sl_snap_kstate_enc *e)
 	free(e->kg_entries);
 	free(e->kg_deletions);
 	free(e->dels);
+	free(e->pend);
 	free(e);
 }
 
@@ -175,6 +181,39 @@ static inline bool enc_kg_ok(const struct sl_snap_kstate_enc *e, uint16_t kg)
 	return kg >= e->conf.kg_first && kg - e->conf.kg_first < e->conf.kg_count;
 }
 
+static inline size_t min_sz(size_t a, size_t b)
+{
+	return a < b ? a : b;
+}
+
+/* The collected copy-on-update records (counted already) to the output,
+ * as many per reservation as block and buffer take. */
+static void pend_flush(struct sl_snap_kstate_enc *e)
+{
+	struct __sl_snap_out *o = &e->out;
+	const size_t rec = e->rec_len;
+	size_t off = 0;
+
+	while (off < e->pend_len) {
+		uint8_t *p = __sl_snap_out_record_fast(o, SNAP_BLK_KEYED_ENTRIES,
+						       rec);
+		size_t plen, k;
+
+		if (p == NULL)
+			break; /* error latched */
+		plen = o->len - o->blk_start - SNAP_BLK_HDR;
+		k = (e->pend_len - off) / rec - 1;
+		k = min_sz(k, plen < o->block_size ? (o->block_size - plen) / rec : 0);
+		k = min_sz(k, (o->cap - o->len) / rec);
+		k = 1 + min_sz(k, UINT32_MAX - o->blk_count);
+		o->len += (k - 1) * rec;
+		o->blk_count += (uint32_t)(k - 1);
+		memcpy(p, e->pend + off, k * rec);
+		off += k * rec;
+	}
+	e->pend_len = 0;
+}
+
 int sl_snap_kstate_enc_add(struct sl_snap_kstate_enc *e,
 			   const struct sl_snap_kv *kv, unsigned int n)
 {
@@ -184,6 +223,7 @@ int sl_snap_kstate_enc_add(struct sl_snap_kstate_enc *e,
 		return e->out.error;
 	if (e->finished)
 		return enc_fail(e, -EINVAL);
+	pend_flush(e);
 	for (unsigned int i = 0; i < n; i++) {
 		uint8_t *p;
 
@@ -238,20 +278,6 @@ int sl_snap_kstate_enc_delete(struct sl_snap_kstate_enc *e,
 	return 0;
 }
 
-void sl_snap_kstate_emit(void *enc, uint16_t kg, uint64_t hash,
-			 const void *key, const void *value)
-{
-	struct sl_snap_kv kv = { kg, hash, key, value };
-
-	/* errors are latched in the encoder and reported by finish */
-	(void)sl_snap_kstate_enc_add(enc, &kv, 1);
-}
-
-static inline size_t min_sz(size_t a, size_t b)
-{
-	return a < b ? a : b;
-}
-
 /* Copy n (< 2^16) bytes whose count is the same on every call of a run:
  * overlapping fixed-size moves instead of a call to memcpy, whose
  * run-time size costs more than the copy for keys and values this small. */
@@ -285,6 +311,8 @@ void sl_snap_kstate_emit_run(void *enc, const struct sl_kstate_snap_entry *v,
 		enc_fail(e, -EINVAL);
 		return;
 	}
+	if (e->pend_len > 0)
+		pend_flush(e);
 	while (n > 0) {
 		/* the first record may open or seal a block; the ones after it
 		 * go where it went as long as block and buffer have room */
@@ -325,6 +353,45 @@ void sl_snap_kstate_emit_run(void *enc, const struct sl_kstate_snap_entry *v,
 	}
 }
 
+void sl_snap_kstate_emit(void *enc, uint16_t kg, uint64_t hash,
+			 const void *key, const void *value)
+{
+	/*
+	 * Copy-on-update: called from the operator's upserts, between the
+	 * cache misses of one and the next.  The out-of-order core overlaps
+	 * those misses only if the code between them is short, so the record
+	 * goes to a small collection (sent to the output with the next run or
+	 * at finish) in a few instructions; the encoder's full path here cost
+	 * the hot path ~200 ns per emit (docs/benchmarks.md).  Errors are
+	 * latched in the encoder and reported by finish.
+	 */
+	struct sl_snap_kstate_enc *e = enc;
+	const size_t ks = e->conf.key_size, vs = e->conf.value_size;
+	uint8_t *p;
+
+	if (__builtin_expect(e->pend_len + e->rec_len > KS_PEND_BYTES ||
+			     e->finished || !enc_kg_ok(e, kg), 0)) {
+		const struct sl_kstate_snap_entry v = {
+			.hash = hash, .key = key, .value = value, .kg = kg,
+		};
+
+		sl_snap_kstate_emit_run(enc, &v, 1); /* flushes first */
+		return;
+	}
+	p = e->pend + e->pend_len;
+	snap_put16(p, kg);
+	snap_put64(p + 2, hash);
+	if ((const uint8_t *)value == (const uint8_t *)key + ks) {
+		copy_small(p + 10, key, ks + vs);
+	} else {
+		copy_small(p + 10, key, ks);
+		copy_small(p + 10 + ks, value, vs);
+	}
+	e->pend_len += e->rec_len;
+	e->kg_entries[kg - e->conf.kg_first]++;
+	e->entries++;
+}
+
 int sl_snap_kstate_deleted(void *enc, uint16_t kg, uint64_t hash,
 			   const void *key, uint32_t epoch)
 {
@@ -351,6 +418,7 @@ int sl_snap_kstate_enc_finish(struct sl_snap_kstate_enc *e,
 		return e->out.error;
 	if (e->finished)
 		return enc_fail(e, -EINVAL);
+	pend_flush(e);
 	e->finished = true;
 
 	del_off = __sl_snap_out_offset(&e->out);
