@@ -30,10 +30,15 @@
  *  - padding between and after fields is zero, so record bytes (and the
  *    count sink's checksum) are deterministic.
  *
- * Hot path: poll() reserves up to one batch of slots and fills them column
- * by column (one loop per field with the type branch hoisted out of it,
- * computing and storing each value in the same pass), from a column plan
- * built once in open().
+ * Hot path: poll() reserves up to one batch of slots and fills them from a
+ * plan built once in open().  Common layouts (up to GEN_ROW_MAX packed
+ * 8-byte fields, each a uniform key, a value with value_range, a ts without
+ * jitter or a seq) take a fused row loop: one pass over the records that
+ * writes each record's fields in turn, specialised per field count and
+ * kind mask so it has no per-field branch.  Other layouts are filled column
+ * by column (one loop per field with the type branch hoisted out of it).
+ * sl_generator_record() always takes the column path, so the tests that
+ * recompute a job's output with it check the row path against it.
  */
 #include <errno.h>
 #include <math.h>
@@ -108,8 +113,27 @@ struct gen_col {
 	uint64_t fseed;
 };
 
+/* fused row path: at most this many fields (a compiled copy per count) */
+#define GEN_ROW_MAX 4
+
+/*
+ * Row plan: field c is the 8 bytes at offset 8 * c, either hashed (bit c of
+ * `hashed`: range(mix(fseed + i * GAMMA), range)) or affine (a0 + i * da,
+ * mod 2^64).  ncols == 0: the layout does not qualify.
+ */
+struct gen_row {
+	unsigned ncols;
+	unsigned hashed;
+	int ts_col;	/* the ts field's column, -1 = none */
+	uint64_t fseed[GEN_ROW_MAX];
+	uint64_t range[GEN_ROW_MAX];
+	uint64_t a0[GEN_ROW_MAX];
+	uint64_t da[GEN_ROW_MAX];
+};
+
 /* Everything needed to compute a record, resolved once. */
 struct gen_plan {
+	struct gen_row row;
 	uint16_t record_size;
 	unsigned ncols;
 	struct gen_col col[2 * SL_SCHEMA_MAX_FIELDS + 1];
@@ -219,11 +243,11 @@ static inline void gen_rand_bytes(uint8_t *p, uint16_t size, uint64_t h)
 
 /*
  * Fill n records at `base` (stride record_size) with global indices
- * i0, i0 + stride, ...  Returns the largest timestamp written (INT64_MIN
- * without a ts field).
+ * i0, i0 + stride, ... column by column.  Returns the largest timestamp
+ * written (INT64_MIN without a ts field).
  */
-static int64_t gen_fill(const struct gen_plan *g, uint8_t *base, unsigned n,
-			uint64_t i0, uint64_t stride)
+static int64_t gen_fill_columns(const struct gen_plan *g, uint8_t *base,
+				unsigned n, uint64_t i0, uint64_t stride)
 {
 	const uint16_t rs = g->record_size;
 	uint64_t vals[GEN_CHUNK];
@@ -322,6 +346,141 @@ static int64_t gen_fill(const struct gen_plan *g, uint8_t *base, unsigned n,
 		}
 	}
 	return max_ts;
+}
+
+/*
+ * The row loop for `ncols` fields with kind mask `hashed`, both constants in
+ * each inlined copy: the field loop unrolls and its kind tests fold away,
+ * leaving per record the hashes, the stores and one add per field (i * GAMMA
+ * and i * da advance by addition).
+ */
+static inline __attribute__((always_inline)) void
+gen_rows(const struct gen_row *r, uint8_t *p, unsigned n, uint64_t i0,
+	 uint64_t stride, const unsigned ncols, const unsigned hashed)
+{
+	uint64_t x[GEN_ROW_MAX], dx[GEN_ROW_MAX], rng[GEN_ROW_MAX];
+	const uint8_t *end = p + (size_t)n * 8 * ncols;
+
+	for (unsigned c = 0; c < ncols; c++) {
+		if (hashed >> c & 1) {
+			x[c] = r->fseed[c] + i0 * GEN_GAMMA;
+			dx[c] = stride * GEN_GAMMA;
+			rng[c] = r->range[c];
+		} else {
+			x[c] = r->a0[c] + i0 * r->da[c];
+			dx[c] = stride * r->da[c];
+			rng[c] = 0;
+		}
+	}
+	for (; p != end; p += 8 * ncols) {
+		for (unsigned c = 0; c < ncols; c++) {
+			uint64_t v = hashed >> c & 1
+				? gen_range(gen_mix(x[c]), rng[c]) : x[c];
+
+			memcpy(p + 8 * c, &v, 8);
+			x[c] += dx[c];
+		}
+	}
+}
+
+#define GEN_ROWS_CASE(nc, m)                                                \
+	case (nc) * 16 + (m):                                               \
+		gen_rows(r, base, n, i0, stride, nc, m);                    \
+		break;
+#define GEN_ROWS_CASE2(nc, m) GEN_ROWS_CASE(nc, m) GEN_ROWS_CASE(nc, (m) + 1)
+#define GEN_ROWS_CASE4(nc, m) GEN_ROWS_CASE2(nc, m) GEN_ROWS_CASE2(nc, (m) + 2)
+#define GEN_ROWS_CASE8(nc, m) GEN_ROWS_CASE4(nc, m) GEN_ROWS_CASE4(nc, (m) + 4)
+#define GEN_ROWS_CASE16(nc, m) GEN_ROWS_CASE8(nc, m) GEN_ROWS_CASE8(nc, (m) + 8)
+
+/*
+ * gen_fill_columns() for a plan with a row layout.  The largest timestamp
+ * is the last one unless t0 + i * step (never decreasing: step >= 0) passes
+ * INT64_MAX within the chunk and wraps; then the written ones are scanned.
+ */
+static int64_t gen_fill_rows(const struct gen_plan *g, uint8_t *base,
+			     unsigned n, uint64_t i0, uint64_t stride)
+{
+	const struct gen_row *r = &g->row;
+	uint64_t last_i;
+	__int128 last_ts;
+	int64_t max_ts = INT64_MIN;
+
+	switch (r->ncols * 16 + r->hashed) {
+	GEN_ROWS_CASE2(1, 0)
+	GEN_ROWS_CASE4(2, 0)
+	GEN_ROWS_CASE8(3, 0)
+	GEN_ROWS_CASE16(4, 0)
+	}
+	if (r->ts_col < 0 || n == 0)
+		return INT64_MIN;
+	last_ts = (__int128)INT64_MAX + 1; /* "wrapped" unless shown otherwise */
+	if (!__builtin_mul_overflow((uint64_t)(n - 1), stride, &last_i) &&
+	    !__builtin_add_overflow(last_i, i0, &last_i))
+		last_ts = (__int128)g->t0 + (__int128)last_i * g->step;
+	if (last_ts <= INT64_MAX)
+		return (int64_t)last_ts;
+	for (unsigned k = 0; k < n; k++) {
+		int64_t ts;
+
+		memcpy(&ts, base + (size_t)k * g->record_size + 8 * r->ts_col, 8);
+		max_ts = ts > max_ts ? ts : max_ts;
+	}
+	return max_ts;
+}
+
+static int64_t gen_fill(const struct gen_plan *g, uint8_t *base, unsigned n,
+			uint64_t i0, uint64_t stride)
+{
+	return g->row.ncols != 0 ? gen_fill_rows(g, base, n, i0, stride)
+				 : gen_fill_columns(g, base, n, i0, stride);
+}
+
+/*
+ * The row plan of a column plan, if every column qualifies (see struct
+ * gen_row); leaves row->ncols 0 otherwise.
+ */
+static void gen_row_build(struct gen_plan *g)
+{
+	struct gen_row r = { .ts_col = -1 };
+
+	if (g->ncols > GEN_ROW_MAX || g->record_size != 8 * g->ncols)
+		return;
+	for (unsigned ci = 0; ci < g->ncols; ci++) {
+		const struct gen_col *c = &g->col[ci];
+		bool scalar = c->type != SL_TYPE_BYTES && c->type != SL_TYPE_F64;
+
+		if (c->off != 8 * ci || c->size != 8 || !scalar)
+			return;
+		switch (c->kind) {
+		case GK_KEY_UNIFORM:
+			r.hashed |= 1u << ci;
+			r.fseed[ci] = c->fseed;
+			r.range[ci] = g->card;
+			break;
+		case GK_RAND:
+			if (g->value_range == 0)
+				return; /* raw hash bits: column path */
+			r.hashed |= 1u << ci;
+			r.fseed[ci] = c->fseed;
+			r.range[ci] = g->value_range;
+			break;
+		case GK_TS:
+			if (g->ooo != 0)
+				return;
+			r.ts_col = (int)ci;
+			r.a0[ci] = (uint64_t)g->t0;
+			r.da[ci] = (uint64_t)g->step;
+			break;
+		case GK_SEQ:
+			r.a0[ci] = 0;
+			r.da[ci] = 1;
+			break;
+		default:
+			return;
+		}
+	}
+	r.ncols = g->ncols;
+	g->row = r;
 }
 
 static int gen_err(char *err, size_t len, const char *fmt, ...)
@@ -461,6 +620,7 @@ static int gen_plan_build(const struct sl_generator_conf *c, struct gen_plan *g,
 		g->col[g->ncols++] = (struct gen_col){
 			.kind = GK_ZERO, .off = end,
 			.size = (uint16_t)(s->record_size - end)};
+	gen_row_build(g);
 	return 0;
 }
 
@@ -493,7 +653,8 @@ int64_t sl_generator_record(const struct sl_generator_conf *c, uint64_t i,
 		memset(rec, 0, c->schema.record_size);
 		return INT64_MIN;
 	}
-	ts = gen_fill(&g, rec, 1, i, 1);
+	/* the column path: the reference the row path is tested against */
+	ts = gen_fill_columns(&g, rec, 1, i, 1);
 	/* without a ts field the event time is the nominal, jitter-free one */
 	if (!g.has_ts)
 		ts = (int64_t)((uint64_t)g.t0 + i * (uint64_t)g.step);
