@@ -74,6 +74,8 @@
 #include "sluice/job.h"
 #include "sluice/operators.h"
 
+#include "bench_stats.h"
+
 #define MIB (1024.0 * 1024.0)
 #define N_MODES 4
 #define N_INTERVALS 4 /* at most */
@@ -102,41 +104,6 @@ struct opts {
 	char sections[128];
 	char dir[4096];
 };
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(const double *v, unsigned n)
-{
-	double s[MAX_ROUNDS * (N_MODES * N_INTERVALS + 1)], m;
-
-	if (n == 0 || n > RTE_DIM(s))
-		return NAN;
-	memcpy(s, v, n * sizeof(*v));
-	qsort(s, n, sizeof(*s), cmp_double);
-	m = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-	return m;
-}
 
 static bool section_on(const struct opts *o, const char *name)
 {
@@ -275,7 +242,7 @@ static int feed_poll(void *op, struct sl_task *t)
 	if (f->stopped)
 		return 0;
 	if (f->t_fill_ns != 0) {
-		now = now_ns();
+		now = (int64_t)bench_mono_ns();
 		if (now - f->t_fill_ns >= (int64_t)(f->measure_s * 1e9)) {
 			feed_sample(f, 1);
 			f->t_end_ns = now;
@@ -301,7 +268,7 @@ static int feed_poll(void *op, struct sl_task *t)
 			memcpy(rec + (size_t)i * b->record_size + f->key_off, &k, 8);
 	}
 	if (f->stamp) {
-		int64_t ts = now_ns();
+		int64_t ts = (int64_t)bench_mono_ns();
 		for (int i = 0; i < n; i++)
 			memcpy(rec + (size_t)i * b->record_size + f->ts_off, &ts, 8);
 	}
@@ -310,8 +277,8 @@ static int feed_poll(void *op, struct sl_task *t)
 		f->at_fill = f->emitted;
 		feed_sample(f, 0);
 		if (f->summary_window)
-			sl_job_checkpoint_summary_from(f->job, (uint64_t)now_ns());
-		__atomic_store_n(&f->t_fill_ns, now_ns(), __ATOMIC_RELEASE);
+			sl_job_checkpoint_summary_from(f->job, (uint64_t)(int64_t)bench_mono_ns());
+		__atomic_store_n(&f->t_fill_ns, (int64_t)bench_mono_ns(), __ATOMIC_RELEASE);
 	}
 	return n;
 }
@@ -406,7 +373,7 @@ static int lat_process(void *op, struct sl_task *t, unsigned input,
 	struct lat_sink *s = op;
 	struct lat_hist *h = s->hist;
 	int64_t from = __atomic_load_n(&feed.t_fill_ns, __ATOMIC_ACQUIRE);
-	int64_t now = now_ns();
+	int64_t now = (int64_t)bench_mono_ns();
 	const uint8_t *rec = b->data + s->ts_off;
 
 	(void)t, (void)input;
@@ -599,9 +566,9 @@ static void run_job(const struct opts *o, const struct run_spec *r,
 		exit(1);
 	}
 	running_job = job;
-	t0 = now_s();
+	t0 = bench_now_s();
 	res->rc = sl_job_run(job);
-	res->wall_s = now_s() - t0;
+	res->wall_s = bench_now_s() - t0;
 	running_job = NULL;
 	if (res->rc < 0 && !interrupted)
 		fprintf(stderr, "bench: the job failed: %s\n", sl_job_error(job));
@@ -840,7 +807,7 @@ static double tp_ratio_median(const struct opts *o, const struct tp_size *ts,
 
 	for (unsigned r = 0; r < o->rounds; r++)
 		v[r] = tp_ratio(o, ts, m, i, r, b);
-	return median(v, o->rounds);
+	return bench_median(v, o->rounds);
 }
 
 /*
@@ -872,7 +839,7 @@ static double tp_projected_median(const struct opts *o, const struct tp_size *ts
 
 	for (unsigned r = 0; r < o->rounds; r++)
 		v[r] = tp_projected(o, ts, m, i, r);
-	return median(v, o->rounds);
+	return bench_median(v, o->rounds);
 }
 
 static void print_throughput(const struct opts *o, const struct tp_size *ts)
@@ -888,7 +855,7 @@ static void print_throughput(const struct opts *o, const struct tp_size *ts)
 		for (unsigned r = 0; r < o->rounds; r++)
 			for (unsigned k = 0; k <= o->n_modes * o->n_intervals; k++)
 				v[n++] = rate_of(&ts->off[r][k], (enum basis)b);
-		printf(", \"off_records_per_%s_s\": %.0f", basis_name[b], median(v, n));
+		printf(", \"off_records_per_%s_s\": %.0f", basis_name[b], bench_median(v, n));
 	}
 	printf(",\n     \"runs\": [");
 	for (unsigned m = 0; m < o->n_modes; m++)
@@ -901,7 +868,7 @@ static void print_throughput(const struct opts *o, const struct tp_size *ts)
 				for (unsigned r = 0; r < o->rounds; r++)
 					v[r] = rate_of(&ts->on[m][i][r], (enum basis)b);
 				printf(", \"records_per_%s_s\": %.0f, \"ratio_%s\": %.4f, \"ratios_%s\": [",
-				       basis_name[b], median(v, o->rounds), basis_name[b],
+				       basis_name[b], bench_median(v, o->rounds), basis_name[b],
 				       tp_ratio_median(o, ts, m, i, (enum basis)b), basis_name[b]);
 				for (unsigned r = 0; r < o->rounds; r++)
 					printf("%s%.4f", r ? ", " : "",
@@ -1148,7 +1115,7 @@ int main(int argc, char **argv)
 	feed_ops_init();
 	snprintf(main_schedstat, sizeof(main_schedstat), "/proc/self/task/%d/schedstat",
 		 (int)getpid());
-	double t_start = now_s();
+	double t_start = bench_now_s();
 
 	/* ---- run every section, then print */
 	double disk_before = NAN, disk_after = NAN;
@@ -1318,7 +1285,7 @@ int main(int argc, char **argv)
 			       ", \"runs\": %u, \"max_sync_us\": %.1f, \"median_run_max_sync_us\": %.1f"
 			       ", \"run_max_sync_us\": [",
 			       i ? "," : "", p->keys, p->state_bytes, p->n, pause_max(p),
-			       median(p->max_us, p->n));
+			       bench_median(p->max_us, p->n));
 			for (unsigned k = 0; k < p->n; k++)
 				printf("%s%.1f", k ? ", " : "", p->max_us[k]);
 			printf("]}");
@@ -1391,7 +1358,7 @@ int main(int argc, char **argv)
 		       targets[k].met ? "true" : "false");
 	}
 	printf("]");
-	printf(",\n  \"wall_s\": %.0f\n}\n", now_s() - t_start);
+	printf(",\n  \"wall_s\": %.0f\n}\n", bench_now_s() - t_start);
 	rte_eal_cleanup();
 	return 0;
 }

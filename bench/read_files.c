@@ -33,6 +33,8 @@
 #include "sluice/io.h"
 #include "sluice/io_file.h"
 
+#include "bench_stats.h"
+
 struct opts {
 	const char *dir;
 	uint64_t mb;
@@ -43,19 +45,6 @@ struct opts {
 	unsigned rounds;
 	unsigned pause_s;
 };
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, unsigned n)
-{
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 static void usage(const char *prog)
 {
@@ -297,8 +286,8 @@ int main(int argc, char **argv)
 	       "}\n",
 	       o.files, (unsigned long long)total, o.chunk_kb, o.depth,
 	       o.buffered ? "false" : "true", o.rounds,
-	       median(disk, o.rounds) / 1e9, median(reader, o.rounds) / 1e9,
-	       median(ratio, o.rounds), median(touch, o.rounds) / 1e9);
+	       bench_median(disk, o.rounds) / 1e9, bench_median(reader, o.rounds) / 1e9,
+	       bench_median(ratio, o.rounds), bench_median(touch, o.rounds) / 1e9);
 	free(paths);
 	free(files);
 	free(disk);

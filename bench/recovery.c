@@ -63,18 +63,12 @@
 #include "sluice/operators.h"
 #include "sluice/snapshot.h"
 
+#include "bench_stats.h"
+
 #define MIB (1ull << 20)
 #define GEN_DONE 1000u	  /* records the generator had emitted */
 #define GEN_AFTER 1000u	  /* records it emits after the restore */
 #define ENTRY_BYTES 26u	  /* on disk: 10 bytes of framing + u64 key + u64 count */
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
 
 /* ------------------------------------------------ the first-record sink */
 
@@ -93,7 +87,7 @@ static int first_process(void *op, struct sl_task *t, unsigned input, struct sl_
 
 	(void)op, (void)t, (void)input;
 	if (b->count > 0)
-		atomic_compare_exchange_strong(&first_record_ns, &zero, mono_ns());
+		atomic_compare_exchange_strong(&first_record_ns, &zero, bench_mono_ns());
 	return 0;
 }
 
@@ -289,7 +283,7 @@ static int read_raw(char paths[][4400], uint32_t n, double *bps)
 		rc = io_uring_queue_init(RAW_DEPTH, &ring, 0);
 	if (rc < 0)
 		goto out;
-	t0 = mono_ns();
+	t0 = bench_mono_ns();
 	for (;;) {
 		struct io_uring_cqe *cqe;
 		unsigned head, seen = 0;
@@ -338,7 +332,7 @@ static int read_raw(char paths[][4400], uint32_t n, double *bps)
 		}
 	}
 	if (rc == 0)
-		*bps = (double)total / ((mono_ns() - t0) / 1e9);
+		*bps = (double)total / ((bench_mono_ns() - t0) / 1e9);
 	io_uring_queue_exit(&ring);
 out:
 	for (uint32_t i = 0; i < n; i++)
@@ -368,7 +362,7 @@ static int recover(const char *root, uint32_t p, struct result *res)
 	cfg.checkpoint.interval_ms = 0;
 
 	atomic_store(&first_record_ns, 0);
-	t0 = mono_ns();
+	t0 = bench_mono_ns();
 	struct sl_job *job = sl_job_create("recovery", &cfg);
 	if (job == NULL) {
 		fprintf(stderr, "recovery: cannot create the job\n");
@@ -384,12 +378,12 @@ static int recover(const char *root, uint32_t p, struct result *res)
 		sl_job_free(job);
 		return -1;
 	}
-	t1 = mono_ns();
+	t1 = bench_mono_ns();
 	rc = sl_job_restore_from(job, "latest");
-	t2 = mono_ns();
+	t2 = bench_mono_ns();
 	if (rc == 0)
 		rc = sl_job_run(job);
-	t3 = mono_ns();
+	t3 = bench_mono_ns();
 	if (rc < 0 || atomic_load(&first_record_ns) == 0) {
 		fprintf(stderr, "recovery: %s\n", rc < 0 ? sl_job_error(job) :
 			"no record reached the sink after the restore");
@@ -402,19 +396,6 @@ static int recover(const char *root, uint32_t p, struct result *res)
 	res->run_s = (t3 - t2) / 1e9;
 	sl_job_free(job);
 	return 0;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, unsigned n)
-{
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 static uint64_t vm_hwm_kib(void)
@@ -490,7 +471,7 @@ static int run_size(const char *dir, uint64_t mib, uint32_t p, unsigned rounds)
 			res.disk_same_bw / MIB, ratio[i], res.recovery_s, res.load_s);
 	}
 	if (rc == 0) {
-		double l = median(load, rounds);
+		double l = bench_median(load, rounds);
 
 		printf("{\"state_bytes\": %" PRIu64 ", \"rounds\": %u, \"restore_read_s\": %.3f, "
 		       "\"restore_read_mib_s\": %.1f, \"disk_read_mib_s\": %.1f, "
@@ -498,10 +479,10 @@ static int run_size(const char *dir, uint64_t mib, uint32_t p, unsigned rounds)
 		       "\"ratio\": %.3f, \"target\": 0.8, \"recovery_s\": %.3f, "
 		       "\"load_s\": %.3f, \"load_mib_s\": %.1f, \"parallelism\": %u, "
 		       "\"vm_hwm_mib\": %.0f}\n",
-		       res.state_bytes, rounds, median(read_s, rounds),
-		       median(read_bw, rounds) / MIB, median(disk, rounds) / MIB,
-		       median(file_bw, rounds) / MIB, median(same_bw, rounds) / MIB,
-		       median(ratio, rounds), median(rec, rounds), l,
+		       res.state_bytes, rounds, bench_median(read_s, rounds),
+		       bench_median(read_bw, rounds) / MIB, bench_median(disk, rounds) / MIB,
+		       bench_median(file_bw, rounds) / MIB, bench_median(same_bw, rounds) / MIB,
+		       bench_median(ratio, rounds), bench_median(rec, rounds), l,
 		       res.state_bytes / l / MIB, p, vm_hwm_kib() / 1024.0);
 		fflush(stdout);
 	}

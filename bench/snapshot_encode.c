@@ -21,6 +21,8 @@
 #include "sluice/keyed_state.h"
 #include "sluice/snapshot.h"
 
+#include "bench_stats.h"
+
 #define KEY_SIZE 8
 #define VALUE_SIZE 24 /* the keyed aggregate of checkpoint_overhead */
 #define MAXP 128
@@ -90,19 +92,6 @@ static double copy_once(const uint8_t *src, uint8_t *dst, size_t bytes,
 	return (cpu_ns() - t0) / (double)entries;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, unsigned n)
-{
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option lopts[] = {
@@ -163,8 +152,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "round %u: one emit per entry %.1f ns, runs %.1f ns, memcpy %.1f ns per entry\n",
 			r + 1, single[r], runs[r], copy[r]);
 	}
-	double ms = median(single, rounds), mr = median(runs, rounds),
-	       mc = median(copy, rounds);
+	double ms = bench_median(single, rounds), mr = bench_median(runs, rounds),
+	       mc = bench_median(copy, rounds);
 	printf("{\n  \"benchmark\": \"snapshot encode\",\n  \"keys\": %llu, \"key_size\": %d, \"value_size\": %d, \"rounds\": %u, \"file_bytes\": %llu,\n"
 	       "  \"cpu_ns_per_entry\": {\"single_emits\": %.2f, \"runs\": %.2f, \"memcpy_of_the_records\": %.2f},\n"
 	       "  \"runs_over_memcpy\": %.2f, \"single_over_runs\": %.2f\n}\n",

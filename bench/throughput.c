@@ -40,6 +40,8 @@
 #include "sluice/job.h"
 #include "sluice/operators.h"
 
+#include "bench_stats.h"
+
 #define GAMMA 0x9e3779b97f4a7c15ULL
 #define FIELD_MUL 0xd1b54a32d192ed03ULL
 
@@ -49,25 +51,6 @@ struct opts {
 	unsigned rounds;
 	uint32_t batch_size;
 };
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, unsigned n)
-{
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 /* ------------------------------------------------------------ handwritten */
 
@@ -112,7 +95,7 @@ static int handwritten(void *arg)
 		cap <<= 1;
 	struct hslot *tab = calloc(cap, sizeof(*tab));
 	struct hrec chunk[256];
-	double t0 = now_s();
+	double t0 = bench_now_s();
 
 	for (uint64_t base = 0; base < n; base += 256) {
 		unsigned m = n - base < 256 ? (unsigned)(n - base) : 256;
@@ -131,7 +114,7 @@ static int handwritten(void *arg)
 			tab[s].count++;
 		}
 	}
-	a->seconds = now_s() - t0;
+	a->seconds = bench_now_s() - t0;
 	for (uint64_t s = 0; s < cap; s++)
 		a->checksum += tab[s].count * (tab[s].key + 1);
 	free(tab);
@@ -162,11 +145,11 @@ static int ring_consumer(void *arg)
 {
 	struct ring_arg *a = arg;
 	void *burst[32];
-	double t0 = now_s();
+	double t0 = bench_now_s();
 
 	for (uint64_t got = 0; got < a->n;)
 		got += rte_ring_sc_dequeue_burst(a->r, burst, 32, NULL);
-	a->seconds = now_s() - t0;
+	a->seconds = bench_now_s() - t0;
 	return 0;
 }
 
@@ -324,8 +307,8 @@ int main(int argc, char **argv)
 			ring[round] / 1e6);
 	}
 
-	double h = median(hand, o.rounds), m1 = median(e1, o.rounds);
-	double m2 = median(e2, o.rounds), rp = median(ring, o.rounds);
+	double h = bench_median(hand, o.rounds), m1 = bench_median(e1, o.rounds);
+	double m2 = bench_median(e2, o.rounds), rp = bench_median(ring, o.rounds);
 	printf("{\n"
 	       "  \"benchmark\": \"generator -> keyed count -> null sink\",\n"
 	       "  \"records\": %" PRIu64 ", \"keys\": %" PRIu64 ", \"batch_size\": %u, \"rounds\": %u,\n"
