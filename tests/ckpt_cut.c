@@ -8,6 +8,7 @@
 #include <criterion/criterion.h>
 
 #include "ckpt_cut.h"
+#include "rm_tree.h"
 #include "sluice/batch.h"
 
 struct sl_snap_metadata *ckpt_cut_open(const char *root, uint64_t id,
@@ -108,9 +109,5 @@ uint64_t ckpt_cut_gen_next(const struct sl_snap_operator_meta *gen, uint32_t s,
 
 void ckpt_cut_remove_root(const char *root)
 {
-	char cmd[4200];
-	int n = snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
-
-	cr_assert(n > 0 && (size_t)n < sizeof(cmd));
-	cr_assert_eq(system(cmd), 0, "removing %s", root);
+	rm_tree(root);
 }

@@ -27,6 +27,7 @@
 #include <jansson.h>
 
 #include "eal_fixture.h"
+#include "rm_tree.h"
 #include "sluice/control_socket.h"
 #include "sluice/job.h"
 #include "sluice/operators.h"
@@ -41,14 +42,6 @@ static char *tmpdir(void)
 
 	cr_assert_not_null(mkdtemp(d));
 	return d;
-}
-
-static void rm_rf(const char *dir)
-{
-	char cmd[512];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	cr_assert_eq(system(cmd), 0);
 }
 
 static int echo(void *ctx, const char *request, char **response)
@@ -189,7 +182,7 @@ Test(ctl_server, owner_only_modes_and_removed_at_close, .timeout = 30)
 	unserve(&sv);
 	cr_assert_eq(lstat(path, &st), -1, "the socket is removed at close");
 	cr_assert_eq(lstat(lock, &st), -1, "the lock file is removed at close");
-	rm_rf(d);
+	rm_tree(d);
 	free(d);
 }
 
@@ -211,7 +204,7 @@ Test(ctl_server, second_server_on_a_live_path_is_refused, .timeout = 30)
 	cr_assert(json_is_true(json_object_get(j, "ok")));
 	json_decref(j);
 	unserve(&sv);
-	rm_rf(d);
+	rm_tree(d);
 	free(d);
 }
 
@@ -251,7 +244,7 @@ Test(ctl_server, socket_of_a_killed_job_is_replaced, .timeout = 30)
 	cr_assert(json_is_true(json_object_get(j, "ok")));
 	json_decref(j);
 	unserve(&sv);
-	rm_rf(d);
+	rm_tree(d);
 	free(d);
 }
 
@@ -304,7 +297,7 @@ Test(ctl_server, bad_paths_are_refused_with_reasons, .timeout = 30)
 	cr_assert_null(sl_ctl_server_open(longp, echo, NULL, err, sizeof(err)));
 	cr_assert_eq(errno, ENAMETOOLONG);
 	cr_assert(strstr(err, "shorter"), "%s", err);
-	rm_rf(d);
+	rm_tree(d);
 	free(d);
 }
 
@@ -382,7 +375,7 @@ Test(ctl_server, pipelined_half_closed_and_too_long_requests, .timeout = 30)
 	for (int i = 0; i < SL_CTL_CLIENTS; i++)
 		close(fds[i]);
 	unserve(&sv);
-	rm_rf(d);
+	rm_tree(d);
 	free(d);
 }
 
@@ -416,7 +409,7 @@ Test(ctl_server, client_errors_name_the_path, .timeout = 30)
 	cr_assert(strstr(err, "did not answer within 300 ms"), "%s", err);
 	cr_assert_null(answer);
 	sl_ctl_server_close(s);
-	rm_rf(d);
+	rm_tree(d);
 	free(d);
 }
 
@@ -482,7 +475,7 @@ Test(ctl_server, other_users_are_refused, .timeout = 30)
 	close(fd);
 	kill(pid, SIGTERM);
 	waitpid(pid, &status, 0);
-	rm_rf(d);
+	rm_tree(d);
 	free(d);
 }
 
@@ -680,7 +673,7 @@ static void run_watched(enum sl_ckpt_mode mode, const char *want_mode)
 	json_decref(doc);
 	sl_job_free(w.job);
 	sl_test_eal_fini();
-	rm_rf(d);
+	rm_tree(d);
 	free(d);
 }
 

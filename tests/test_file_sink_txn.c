@@ -21,18 +21,11 @@
 
 #include "../dataplane/sink_file_pvt.h"
 #include "eal_fixture.h"
+#include "rm_tree.h"
 #include "sluice/io.h"
 #include "sluice/job.h"
 #include "sluice/operators.h"
 #include "sluice/snapshot.h"
-
-static void rm_rf(const char *dir)
-{
-	char cmd[4200];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	cr_assert_eq(system(cmd), 0);
-}
 
 static bool exists(const char *path)
 {
@@ -163,7 +156,7 @@ Test(file_sink_parts, seal_commit_and_recover)
 	ids[0] = 6;
 	cr_expect_eq(fsink_parts_recover(&q, 5, ids, 1, &removed, err, sizeof(err)),
 		     -EBADMSG);
-	rm_rf(root);
+	rm_tree(root);
 }
 
 /* A fresh start clears a crashed run's uncommitted parts, but refuses to
@@ -191,7 +184,7 @@ Test(file_sink_parts, fresh_start_clears_uncommitted_and_refuses_committed)
 	cr_expect(strstr(err, "o.part-0-0000000002.csv") != NULL, "%s", err);
 	cr_expect(strstr(err, "--restore latest") != NULL, "%s", err);
 	cr_expect(exists(a), "committed output is never removed by a fresh start");
-	rm_rf(root);
+	rm_tree(root);
 }
 
 /* ------------------------------------------------------------------ jobs */
@@ -384,8 +377,8 @@ Test(file_sink_txn, finished_job_commits_every_record_once_in_order, .timeout = 
 	cr_assert_eq(next, count, "committed output holds every record once");
 	fprintf(stderr, "file_sink_txn: %" PRIu64 " records in %u committed parts\n",
 		next, n);
-	rm_rf(out);
-	rm_rf(ck);
+	rm_tree(out);
+	rm_tree(ck);
 	sl_test_eal_fini();
 }
 
@@ -431,8 +424,8 @@ Test(file_sink_txn, failed_job_commits_only_what_checkpoints_cover, .timeout = 1
 	cr_assert_lt(next, 50000 + 1, "nothing after the failure was sealed");
 	fprintf(stderr, "file_sink_txn: failed run left %u committed and %u pending parts, %" PRIu64
 		" records\n", committed, n - committed, next);
-	rm_rf(out);
-	rm_rf(ck);
+	rm_tree(out);
+	rm_tree(ck);
 	sl_test_eal_fini();
 }
 
@@ -473,7 +466,7 @@ Test(file_sink_txn, seal_is_done_by_the_io_writer, .timeout = 120)
 		check_part(out, &parts[i], &g, &next);
 	}
 	cr_assert_eq(next, count, "committed output holds every record once");
-	rm_rf(out);
-	rm_rf(ck);
+	rm_tree(out);
+	rm_tree(ck);
 	sl_test_eal_fini();
 }

@@ -27,6 +27,7 @@
 #include <criterion/criterion.h>
 
 #include "eal_fixture.h"
+#include "rm_tree.h"
 #include "sluice/io.h"
 #include "sluice/job.h"
 #include "sluice/keygroup.h"
@@ -196,14 +197,6 @@ static void config(struct sl_job_config *cfg, const char *root, uint32_t full_ev
 	cfg->checkpoint.incremental = true;
 	cfg->checkpoint.full_every = full_every;
 	snprintf(cfg->checkpoint.dir, sizeof(cfg->checkpoint.dir), "%s", root);
-}
-
-static void rm_rf(const char *root)
-{
-	char cmd[4200];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
-	cr_assert_eq(system(cmd), 0);
 }
 
 /* ------------------------------------------------------ reading chains */
@@ -473,7 +466,7 @@ Test(incremental, deltas_are_small_and_chains_rebuild_the_cut, .timeout = 180)
 	free(want);
 	free(ids);
 	gens_fini(&gs);
-	rm_rf(root);
+	rm_tree(root);
 	sl_test_eal_fini();
 }
 
@@ -579,7 +572,7 @@ static uint64_t run_retained(uint32_t full_every, uint32_t retained, uint32_t ma
 		sl_snap_meta_free(m[i]);
 	free(ids);
 	gens_fini(&gs);
-	rm_rf(root);
+	rm_tree(root);
 	return oldest;
 }
 
@@ -703,6 +696,6 @@ Test(incremental, restored_chain_is_the_base_of_the_next_delta, .timeout = 180)
 	free(got);
 	free(want);
 	gens_fini(&gs);
-	rm_rf(root);
+	rm_tree(root);
 	sl_test_eal_fini();
 }

@@ -28,6 +28,7 @@
 #include "eal_fixture.h"
 #include "gen_events.h"
 #include "tree_hash.h"
+#include "rm_tree.h"
 #include "sluice/job.h"
 #include "sluice/keygroup.h"
 #include "sluice/operators.h"
@@ -52,14 +53,6 @@ static uint64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-static void rm_rf(const char *dir)
-{
-	char cmd[4200];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	cr_assert_eq(system(cmd), 0);
 }
 
 /* ------------------------------------------------------- expected output */
@@ -398,7 +391,7 @@ static void crash_and_restore(struct run_conf *rc, uint32_t agg_p2,
 		cr_assert_gt(sum.latest_completed, id, "ids continue after %" PRIu64, id);
 	free(ids);
 	sl_job_free(job);
-	rm_rf(rc->root);
+	rm_tree(rc->root);
 }
 
 Test(restore, aligned_latest_equals_uninterrupted_run, .timeout = 120)
@@ -422,7 +415,7 @@ Test(restore, aligned_latest_equals_uninterrupted_run, .timeout = 120)
 	cr_assert_eq(sl_job_run(job), 0, "%s", sl_job_error(job));
 	check_results(&res, &e, "uninterrupted run");
 	sl_job_free(job);
-	rm_rf(rc.root);
+	rm_tree(rc.root);
 
 	crash_and_restore(&rc, 2, "latest", 50000);
 	sl_test_eal_fini();
@@ -637,9 +630,9 @@ Test(restore, bad_input_is_refused_and_changes_nothing, .timeout = 120)
 	fprintf(stderr, "refused as expected: %s\n", sl_job_error(job));
 	sl_job_free(job);
 
-	rm_rf(vroot);
-	rm_rf(empty);
-	rm_rf(rc.root);
+	rm_tree(vroot);
+	rm_tree(empty);
+	rm_tree(rc.root);
 	sl_test_eal_fini();
 }
 
@@ -718,7 +711,7 @@ Test(restore, damaged_latest_falls_back_to_the_previous_checkpoint, .timeout = 1
 	check_results(&res, &e, "restored from the previous checkpoint");
 	free(ids);
 	sl_job_free(job);
-	rm_rf(rc.root);
+	rm_tree(rc.root);
 	sl_test_eal_fini();
 }
 
@@ -784,7 +777,7 @@ Test(restore, windows_equal_uninterrupted_run, .timeout = 120)
 	struct sl_job *job = make_window_job(root, count, 0, &want, NULL, &g, &w, &sink);
 	cr_assert_eq(sl_job_run(job), 0, "%s", sl_job_error(job));
 	sl_job_free(job);
-	rm_rf(root);
+	rm_tree(root);
 	cr_assert_gt(want.records, 0);
 
 	snprintf(root, sizeof(root), "/tmp/sl-restore-win-XXXXXX");
@@ -807,7 +800,7 @@ Test(restore, windows_equal_uninterrupted_run, .timeout = 120)
 		     got.records, want.records);
 	cr_assert_eq(got.checksum, want.checksum, "the same window rows");
 	sl_job_free(job);
-	rm_rf(root);
+	rm_tree(root);
 	sl_test_eal_fini();
 }
 
@@ -880,7 +873,7 @@ Test(restore, file_source_resumes_at_its_byte_offset, .timeout = 120)
 	cr_assert_eq(got.records, count, "every record of the file once");
 	cr_assert_eq(got.checksum, checksum, "the file's records");
 	unlink(path);
-	rm_rf(root);
+	rm_tree(root);
 	sl_test_eal_fini();
 }
 
@@ -1105,7 +1098,7 @@ static int run_flaky(const struct sl_restart_config *restart, int failures,
 	cr_assert_eq(sl_job_connect(job, ci, ti, SL_PART_REBALANCE, NULL), 0);
 	int rc = sl_job_run(job);
 	*jobp = job;
-	rm_rf(root);
+	rm_tree(root);
 	return rc;
 }
 
@@ -1300,7 +1293,7 @@ Test(restore, incremental_chain_is_applied_in_order, .timeout = 60)
 		     rows, tally_out[0].records);
 	cr_assert_eq(tally_out[0].checksum, sum, "the chain's final values");
 	sl_job_free(job);
-	rm_rf(root);
+	rm_tree(root);
 	sl_test_eal_fini();
 }
 
@@ -1373,7 +1366,7 @@ static void restore_full_file(uint32_t p, uint64_t n_keys, bool duplicate)
 		cr_assert_eq(tally_out[0].checksum, sum, "the restored counts");
 	}
 	sl_job_free(job);
-	rm_rf(root);
+	rm_tree(root);
 	sl_test_eal_fini();
 }
 
