@@ -212,7 +212,6 @@ int fsink_parts_commit_async(struct fsink_parts *p, struct sl_task *t,
 			break;
 		}
 		done++;
-		sl_crash_point("sink-commit");
 	}
 	memmove(p->pending, p->pending + done,
 		(p->n_pending - done) * sizeof(p->pending[0]));
@@ -243,13 +242,14 @@ static bool match_id(const char *name, const char *prefix,
 }
 
 /*
- * Walk this subtask's pending and committed parts with id > `after`:
- * remove them, or with `refuse_final` stop at the first committed one
+ * Walk this subtask's parts: commit the pending ones with id <= `after`
+ * (counted in *committed), remove pending and committed ones with id >
+ * `after`, or with `refuse_final` stop at the first committed one
  * (-EEXIST, named in err).
  */
 static int sweep(struct fsink_parts *p, uint64_t after, bool refuse_final,
-		 unsigned *removed_final, unsigned *removed, char *err,
-		 size_t errlen)
+		 unsigned *removed_final, unsigned *removed,
+		 unsigned *committed, char *err, size_t errlen)
 {
 	char pend_pre[320], pend_suf[80], fin_pre[320], path[SL_PATH_MAX];
 	struct dirent *de;
@@ -286,8 +286,20 @@ static int sweep(struct fsink_parts *p, uint64_t after, bool refuse_final,
 			final = true;
 		else
 			continue;
-		if (id <= after)
+		if (id <= after) {
+			/* A pending part sealed at a checkpoint up to the
+			 * restored one holds records before its barrier: it is
+			 * output of the restored run, committed even if the
+			 * snapshot no longer listed it (its commit was queued
+			 * to the io writer when the crash came). */
+			if (!final) {
+				rc = commit_one(p, id, err, errlen);
+				if (rc < 0)
+					break;
+				(*committed)++;
+			}
 			continue;
+		}
 		if (fsink_part_path(p, final ? FSINK_FINAL : FSINK_PENDING, id,
 				    path, sizeof(path)) < 0)
 			continue;
@@ -309,7 +321,8 @@ static int sweep(struct fsink_parts *p, uint64_t after, bool refuse_final,
 			(*removed_final)++;
 	}
 	closedir(d);
-	if (rc == 0 && *removed > 0 && (rc = sl_io_fsync_dir(p->dir)) < 0)
+	if (rc == 0 && *removed + *committed > 0 &&
+	    (rc = sl_io_fsync_dir(p->dir)) < 0)
 		snprintf(err, errlen, "cannot fsync directory %s: %s", p->dir,
 			 strerror(-rc));
 	return rc;
@@ -319,7 +332,7 @@ int fsink_parts_recover(struct fsink_parts *p, uint64_t restored,
 			const uint64_t *ids, unsigned n, unsigned *removed,
 			char *err, size_t errlen)
 {
-	unsigned any = 0;
+	unsigned any = 0, committed = 0;
 	int rc;
 
 	*removed = 0;
@@ -339,17 +352,17 @@ int fsink_parts_recover(struct fsink_parts *p, uint64_t restored,
 			 strerror(-rc));
 		return rc;
 	}
-	return sweep(p, restored, false, removed, &any, err, errlen);
+	return sweep(p, restored, false, removed, &any, &committed, err, errlen);
 }
 
 int fsink_parts_fresh(struct fsink_parts *p, unsigned *removed, char *err,
 		      size_t errlen)
 {
-	unsigned finals = 0;
+	unsigned finals = 0, committed = 0;
 
 	*removed = 0;
 	p->n_pending = 0;
-	return sweep(p, 0, true, &finals, removed, err, errlen);
+	return sweep(p, 0, true, &finals, removed, &committed, err, errlen);
 }
 
 size_t fsink_parts_blob_size(const struct fsink_parts *p)

@@ -60,8 +60,11 @@ int fsink_parts_commit_async(struct fsink_parts *p, struct sl_task *t,
 /**
  * Restore after a restart from checkpoint `restored`, whose snapshot of
  * this subtask listed `ids` as pending: commit them (a part already
- * committed is fine; a missing one is an error: its output is lost),
- * then remove this subtask's files that belong after the checkpoint
+ * committed is fine; a missing one is an error: its output is lost) and
+ * every other pending part with id <= restored (one whose commit was
+ * queued to the io writer after an earlier checkpoint completed, but not
+ * done before the crash), then remove this subtask's files that belong
+ * after the checkpoint
  * (the in-progress part, pending and committed parts with id > restored):
  * that output is produced again.
  * @param removed  receives the number of committed parts removed

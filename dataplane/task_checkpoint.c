@@ -373,6 +373,7 @@ static void rename_done(struct task *t, const struct sl_io_completion *c)
 	}
 	sl_io_file_free(r->f);
 	free(r->to);
+	sl_crash_point("sink-commit"); /* one part committed, maybe more to go */
 	memmove(t->renames, t->renames + 1, (t->n_renames - 1) * sizeof(*r));
 	__atomic_store_n(&t->n_renames, t->n_renames - 1, __ATOMIC_RELEASE);
 	if (t->n_renames > 0)

@@ -118,6 +118,11 @@ Test(file_sink_parts, seal_commit_and_recover)
 	touch(a, "seven\n");
 	part(&p, FSINK_FINAL, 9, a);
 	touch(a, "nine\n");
+	/* and part 4: checkpoint 4 completed, so the sink queued its commit
+	 * to the io writer and no longer listed it, but the rename had not
+	 * run when the process died */
+	part(&p, FSINK_PENDING, 4, a);
+	touch(a, "four\n");
 	char other[SL_PATH_MAX + 64];
 	snprintf(other, sizeof(other), "%s/o.part-2-0000000009.csv", root);
 	touch(other, "other subtask\n");
@@ -131,6 +136,10 @@ Test(file_sink_parts, seal_commit_and_recover)
 	cr_expect(exists(a));
 	part(&q, FSINK_FINAL, 5, a);
 	cr_expect(exists(a), "the restored checkpoint's pending part is committed");
+	part(&q, FSINK_FINAL, 4, a);
+	cr_expect(exists(a), "an unlisted pending part before the checkpoint is committed");
+	part(&q, FSINK_PENDING, 4, a);
+	cr_expect(!exists(a));
 	part(&q, FSINK_PENDING, 7, a);
 	cr_expect(!exists(a));
 	part(&q, FSINK_FINAL, 9, a);
@@ -148,10 +157,10 @@ Test(file_sink_parts, seal_commit_and_recover)
 	cr_expect(exists(a));
 
 	/* a listed part that is neither pending nor committed is lost output */
-	ids[0] = 4;
+	ids[0] = 2;
 	cr_expect_eq(fsink_parts_recover(&q, 5, ids, 1, &removed, err, sizeof(err)),
 		     -ENOENT);
-	cr_expect(strstr(err, ".o.part-1-0000000004.csv.pending") != NULL, "%s", err);
+	cr_expect(strstr(err, ".o.part-1-0000000002.csv.pending") != NULL, "%s", err);
 	/* and ids after the checkpoint are refused */
 	ids[0] = 6;
 	cr_expect_eq(fsink_parts_recover(&q, 5, ids, 1, &removed, err, sizeof(err)),
