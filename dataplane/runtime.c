@@ -99,17 +99,24 @@ static unsigned pool_size(const struct sl_job *job, int node)
  * small (no records).  No per-lcore cache: they must not be stranded in
  * other lcores' caches.
  */
+static unsigned marker_pool_size(const struct sl_job *job, int node)
+{
+	const struct sl_job_config *c = &job->cfg;
+
+	if (c->checkpoint.interval_ms == 0)
+		return 0; /* no checkpoints, no barriers */
+	return out_channels(job, node) *
+	       (c->ring_size + c->checkpoint.max_concurrent + 2);
+}
+
 static struct rte_mempool *marker_pool_create(const struct sl_job *job,
 					      int node, unsigned run,
 					      unsigned task, unsigned lcore)
 {
 	char name[RTE_MEMPOOL_NAMESIZE];
-	unsigned conc = job->cfg.checkpoint.max_concurrent;
-	unsigned n = out_channels(job, node) *
-		     (job->cfg.ring_size + (conc ? conc : 1) + 2);
 
 	snprintf(name, sizeof(name), "sl%um%u", run, task);
-	return sl_batch_marker_pool_create(name, n,
+	return sl_batch_marker_pool_create(name, marker_pool_size(job, node),
 					   (int)rte_lcore_to_socket_id(lcore));
 }
 
@@ -129,6 +136,8 @@ size_t sl_job_memory_estimate(const struct sl_job *job)
 		total += (size_t)n->parallelism * n_ch *
 			 (c->ring_size * 8 + c->prio_ring_size *
 				 sizeof(struct sl_ctrl_event) + 4096);
+		total += (size_t)n->parallelism * marker_pool_size(job, i) *
+			 (sl_batch_elt_size(1, 8) + 64);
 	}
 	return total;
 }
@@ -382,7 +391,7 @@ static int build(struct sl_job *job, unsigned run)
 						      rte_strerror(rte_errno));
 					return -ENOMEM;
 				}
-				if (out_channels(job, i) > 0 &&
+				if (marker_pool_size(job, i) > 0 &&
 				    (t->marker_pool = marker_pool_create(
 					     job, i, run, n->first_task + s,
 					     info->lcore)) == NULL) {

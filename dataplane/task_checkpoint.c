@@ -277,19 +277,18 @@ int sl_ckpt_sync_file(struct sl_ckpt_ctx *ck, int fd, const char *path)
 	uint64_t c = ck->id << 8 | (SYNCED_COOKIE + k);
 
 	if (k == SYNCED_MAX || (f = sl_io_file_adopt(fd, path)) == NULL) {
-		/* the writer cannot take it (rare): do it here, so that the
-		 * file is durable whatever becomes of the checkpoint */
-		int rc = fdatasync(fd) < 0 ? -errno : 0;
-		if (close(fd) < 0 && rc == 0)
-			rc = -errno;
-		if (rc == 0) {
-			char dir[4096];
-			rc = sl_io_dirname(path, dir, sizeof(dir));
-			if (rc == 0)
-				rc = sl_io_fsync_dir(dir);
-		}
-		if (rc < 0)
-			ck_fail(ck, rc, "cannot make %s durable: %s", path, strerror(-rc));
+		/* The writer cannot take it. Syncing here would block the
+		 * lcore; declining alone would let the file be committed
+		 * later without its data being durable: the job fails, and
+		 * its restart from the last complete checkpoint discards it. */
+		int rc = k == SYNCED_MAX ? -ENOSPC : -errno;
+
+		close(fd);
+		ck_fail(ck, rc, "cannot make %s durable: %s", path, strerror(-rc));
+		__sl_job_fail(t->job, rc,
+			      "operator '%s' (%s) subtask %u: cannot hand %s to the io writer (%s; at most %u files per checkpoint); its output since the last complete checkpoint is discarded",
+			      t->node->uid, t->ops->type, t->pub.info.index, path,
+			      strerror(-rc), SYNCED_MAX);
 		return rc;
 	}
 	ck->synced_fd[k] = fd;
@@ -582,13 +581,11 @@ static struct sl_batch **forward_take(struct task *t, struct sl_ckpt_ctx *ck)
 		ck_fail(ck, -ENOMEM, "out of memory forwarding the barrier");
 		return NULL;
 	}
-	for (i = 0; i < t->n_out_ch; i++)
-		if ((m[i] = sl_batch_get(t->marker_pool, t->pub.out_record_size)) == NULL)
-			break;
-	if (i == t->n_out_ch)
+	if (rte_mempool_get_bulk(t->marker_pool, (void **)m, t->n_out_ch) == 0) {
+		for (i = 0; i < t->n_out_ch; i++)
+			sl_batch_init(m[i], t->pub.out_record_size);
 		return m;
-	while (i-- > 0)
-		sl_batch_put(m[i]);
+	}
 	free(m);
 	ck_fail(ck, -ENOBUFS,
 		"no barrier marker left: max-concurrent-checkpoints markers are still queued on this subtask's output channels; the barrier was not forwarded");

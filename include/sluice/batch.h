@@ -77,6 +77,19 @@ static inline void sl_batch_put(struct sl_batch *b)
 		rte_mempool_put(b->pool, b);
 }
 
+/** Make a batch taken from its pool fresh: refcnt 1, count 0, kind DATA. */
+static inline void sl_batch_init(struct sl_batch *b, uint16_t record_size)
+{
+	b->next = NULL;
+	b->refcnt = 1;
+	b->kind = SL_BATCH_DATA;
+	b->record_size = record_size;
+	b->count = 0;
+	b->watermark = SL_WATERMARK_MIN;
+	b->checkpoint_id = 0;
+	b->flags = 0;
+}
+
 /**
  * Get a fresh batch (refcnt 1, count 0, kind DATA) from a pool.
  * @return the batch, or NULL if the pool is exhausted.
@@ -88,14 +101,7 @@ static inline struct sl_batch *sl_batch_get(struct rte_mempool *mp,
 
 	if (unlikely(rte_mempool_get(mp, (void **)&b) != 0))
 		return NULL;
-	b->next = NULL;
-	b->refcnt = 1;
-	b->kind = SL_BATCH_DATA;
-	b->record_size = record_size;
-	b->count = 0;
-	b->watermark = SL_WATERMARK_MIN;
-	b->checkpoint_id = 0;
-	b->flags = 0;
+	sl_batch_init(b, record_size);
 	return b;
 }
 

@@ -189,7 +189,9 @@ uint64_t sl_ckpt_id(const struct sl_ckpt_ctx *ck);
  * also when this fails.
  * @param path  the file's current path
  * @return 0, or a negative errno (-ENOMEM, -ENOSPC: more than 16 files
- *         in one checkpoint); the checkpoint is then declined
+ *         in one checkpoint); the checkpoint is then declined and the
+ *         job fails (the file was not made durable, so it must not be
+ *         committed with a later checkpoint)
  */
 int sl_ckpt_sync_file(struct sl_ckpt_ctx *ck, int fd, const char *path);
 /**
