@@ -914,7 +914,7 @@ static void on_command(struct task *t, const struct ckpt_cmd *cmd)
 		if (t->ops->notify_aborted != NULL && t->op != NULL)
 			t->ops->notify_aborted(t->op, &t->pub, cmd->id);
 		if (t->bt != NULL)
-			sl_bt_forget(t->bt, cmd->id);
+			sl_bt_abort(t->bt, cmd->id);
 		break;
 	}
 }

@@ -11,6 +11,8 @@
 
 #include "sluice/barrier.h"
 
+#define BT_ABORTED_MAX (2 * SL_CKPT_MAX_CONCURRENT)
+
 /* Slots per checkpoint allowed in progress at once: room for ones that
  * ended at the coordinator but whose notification has not reached this
  * subtask yet when newer barriers arrive (at least 4, as always). */
@@ -43,6 +45,10 @@ struct sl_barrier_tracker {
 	enum sl_ckpt_mode mode;
 	uint64_t timeout_ns;
 	uint64_t forgotten; /* events for ids <= this are stale */
+	/* aborted ids above `forgotten` (an older checkpoint was still in
+	 * progress): their events are stale too; a ring, oldest overwritten */
+	uint64_t aborted[BT_ABORTED_MAX];
+	unsigned n_aborted;
 	bool *ended;
 	unsigned n_slots;
 	struct bt_ckpt ck[];
@@ -122,6 +128,9 @@ static struct bt_ckpt *get(struct sl_barrier_tracker *bt, uint64_t id,
 		return c;
 	if (id <= bt->forgotten)
 		return NULL;
+	for (unsigned i = 0; i < BT_ABORTED_MAX; i++)
+		if (bt->aborted[i] == id)
+			return NULL;
 	/* An unaligned checkpoint still in flight when a newer one arrives
 	 * was aborted by the coordinator (one at a time): drop it.  Every
 	 * older one is over, and its markers still queued behind data (an
@@ -330,6 +339,25 @@ void sl_bt_times(const struct sl_barrier_tracker *bt, uint64_t id,
 
 	*first_barrier_ns = c ? c->first_ns : 0;
 	*snapshot_ns = c ? c->snap_ns : 0;
+}
+
+void sl_bt_abort(struct sl_barrier_tracker *bt, uint64_t id)
+{
+	bool older_live = false;
+
+	for (unsigned i = 0; i < bt->n_slots; i++) {
+		if (bt->ck[i].id == id)
+			clear(bt, &bt->ck[i]);
+		else if (bt->ck[i].id != 0 && bt->ck[i].id < id)
+			older_live = true;
+	}
+	if (id <= bt->forgotten)
+		return;
+	if (!older_live) {
+		bt->forgotten = id;
+		return;
+	}
+	bt->aborted[bt->n_aborted++ % BT_ABORTED_MAX] = id;
 }
 
 void sl_bt_forget(struct sl_barrier_tracker *bt, uint64_t id)

@@ -42,6 +42,34 @@ Test(barrier_tracker, aligned_blocks_until_all_markers)
 	sl_bt_free(bt);
 }
 
+/* max-concurrent > 1: aborting checkpoint 2 leaves checkpoint 1, still
+ * aligning, to complete; 2's late marker is ignored. */
+Test(barrier_tracker, abort_of_a_newer_checkpoint_keeps_an_older_one)
+{
+	struct sl_barrier_tracker *bt = sl_bt_create(2, SL_CKPT_ALIGNED, 0, 4);
+	uint64_t consumed[2] = { 4, 9 };
+
+	sl_bt_on_marker(bt, 0, 1, 0);
+	sl_bt_on_announce(bt, 1, 2, 12, MS);
+	sl_bt_abort(bt, 2);
+	cr_assert(sl_bt_input_blocked(bt, 0), "checkpoint 1 still aligns");
+	sl_bt_on_marker(bt, 1, 1, 2 * MS);
+	expect_snapshot(bt, 2 * MS, 1, false, false);
+	sl_bt_snapshot_taken(bt, 1, consumed, 2 * MS);
+	cr_assert(sl_bt_inputs_done(bt, 1));
+	sl_bt_forget(bt, 1);
+	sl_bt_on_marker(bt, 0, 2, 3 * MS);
+	cr_assert_not(sl_bt_input_blocked(bt, 0), "aborted 2 does not block");
+	cr_assert_eq(sl_bt_next(bt, 3 * MS).action, SL_BT_NONE);
+	/* with nothing older in progress, an abort is a watermark */
+	sl_bt_on_marker(bt, 0, 3, 4 * MS);
+	sl_bt_abort(bt, 3);
+	cr_assert_not(sl_bt_input_blocked(bt, 0));
+	sl_bt_on_marker(bt, 1, 3, 5 * MS);
+	cr_assert_eq(sl_bt_next(bt, 5 * MS).action, SL_BT_NONE);
+	sl_bt_free(bt);
+}
+
 Test(barrier_tracker, unaligned_snapshots_on_first_announcement)
 {
 	struct sl_barrier_tracker *bt = sl_bt_create(2, SL_CKPT_UNALIGNED, 0, 4);

@@ -142,8 +142,13 @@ void sl_bt_persisted_ahead(struct sl_barrier_tracker *bt, uint64_t id,
 void sl_bt_times(const struct sl_barrier_tracker *bt, uint64_t id,
 		 uint64_t *first_barrier_ns, uint64_t *snapshot_ns);
 
-/** Forget checkpoint `id` (completed elsewhere, aborted, or acked):
- *  unblocks its inputs; later events for ids <= `id` are ignored. */
+/** Forget checkpoint `id` and every older one (`id` completed: older ones
+ *  are subsumed): unblocks their inputs; later events for ids <= `id` are
+ *  ignored. */
 void sl_bt_forget(struct sl_barrier_tracker *bt, uint64_t id);
+
+/** Checkpoint `id` was aborted: forget it alone (older ones still in
+ *  progress go on); later events for `id` are ignored. */
+void sl_bt_abort(struct sl_barrier_tracker *bt, uint64_t id);
 
 #endif
