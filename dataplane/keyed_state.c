@@ -11,7 +11,8 @@
  *     8  uint32_t epoch       epoch of creation / last modification;
  *                             0 marks a free slot (the live flag: epochs
  *                             of live entries start at 1)
- *    12  uint32_t snap_epoch  last snapshot that already emitted this entry;
+ *    12  uint32_t snap_epoch  last snapshot whose copy-on-update emitted this
+ *                             entry (the stepper marks nothing);
  *                             in a free slot, the free-list link
  *    16  key bytes            key_size
  *     …  value bytes          value_size, at val_off = align8(16 + key_size)

@@ -75,8 +75,9 @@ void sl_ctl_server_close(struct sl_ctl_server *s);
 
 /**
  * Directory of control sockets when none is configured:
+ * `$SLUICE_RUNTIME_DIR` if set, `/run/sluice` for root,
  * `$XDG_RUNTIME_DIR/sluice` if that variable holds an absolute path,
- * `/run/sluice` for root, `/tmp/sluice-<uid>` otherwise.
+ * `/tmp/sluice-<uid>` otherwise.
  * @return 0, or -ENAMETOOLONG
  */
 int sl_ctl_default_dir(char *buf, size_t len);
