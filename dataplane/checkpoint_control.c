@@ -26,13 +26,7 @@
 #include "sluice/io.h"
 #include "sluice/io_file.h"
 #include "sluice/snapshot.h"
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
+#include "mono_clock_pvt.h"
 
 static void command(struct sl_job *job, struct task *t, uint32_t type,
 		    uint64_t id)

@@ -64,13 +64,7 @@
 #include <jansson.h>
 
 #include "job_pvt.h"
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
+#include "mono_clock_pvt.h"
 
 static const char *ack_mode(const struct sl_ckpt_task_ack *a)
 {

@@ -70,6 +70,7 @@
 #include <unistd.h>
 
 #include "sluice/control_socket.h"
+#include "mono_clock_pvt.h"
 
 _Static_assert(sizeof(((struct sockaddr_un *)0)->sun_path) == SL_CTL_PATH_MAX,
 	       "SL_CTL_PATH_MAX is the size of sun_path");
@@ -101,13 +102,6 @@ struct sl_ctl_server {
 	char path[SL_CTL_PATH_MAX];
 	char lock_path[SL_CTL_PATH_MAX + 8];
 };
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
 
 /* Say what went wrong in err; return -e with errno = e. */
 static int fail_msg(char *err, size_t errlen, int e, const char *fmt, ...)

@@ -2024,7 +2024,7 @@ static int restart_entry(struct ld *ld, const char *name, const char *key,
 		ld->restart_type_node = v;
 		return 0;
 	}
-	if (strncmp(sub, "fixed-delay.", 12) == 0) {
+	if (strncmp(sub, "fixed-delay.", strlen("fixed-delay.")) == 0) {
 		if (ld->fixed_node == NULL) {
 			ld->fixed_node = v;
 			snprintf(ld->fixed_key, sizeof(ld->fixed_key), "%s", name);
@@ -2042,7 +2042,7 @@ static int restart_entry(struct ld *ld, const char *name, const char *key,
 	}
 	if (strcmp(sub, "exponential-delay.backoff-multiplier") == 0 ||
 	    strcmp(sub, "exponential-delay.jitter-factor") == 0) {
-		bool mult = sub[18] == 'b';
+		bool mult = strcmp(sub, "exponential-delay.backoff-multiplier") == 0;
 
 		if (parse_double(sval(v), &d) < 0 || (mult ? d < 1.0 || d > 1000 : d < 0 || d > 1))
 			return lerr(ld, v, key, "'%s' is not a number in %s", sval(v),

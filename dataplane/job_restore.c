@@ -50,20 +50,13 @@
 #include "sluice/io.h"
 #include "sluice/io_file.h"
 #include "sluice/keygroup.h"
+#include "mono_clock_pvt.h"
 
 #define PROGRESS_PERIOD_NS 1000000000ULL
 /* Reads in flight while a checkpoint is read: they land in the files'
  * own buffers, so more of them cost no memory, and this disk reads
  * faster with more bytes in flight (docs/io.md) */
 #define RESTORE_READ_DEPTH 64u
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
 
 static int fail(struct sl_job *job, int rc, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

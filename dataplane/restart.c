@@ -16,6 +16,7 @@
 #include <rte_cycles.h>
 
 #include "job_pvt.h"
+#include "mono_clock_pvt.h"
 
 static const char *const type_names[] = {
 	[SL_RESTART_NONE] = "none",
@@ -116,14 +117,6 @@ int sl_restart_next(const struct sl_restart_config *c, struct sl_restart_state *
 
 /* ------------------------------------------------------------ running */
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static bool stop_requested(struct sl_job *job)
 {
 	return atomic_load(&job->stop) || atomic_load(&job->force);
@@ -168,12 +161,12 @@ int sl_job_run(struct sl_job *job)
 	}
 	sl_restart_state_init(&st, c, rte_get_tsc_cycles());
 	for (;;) {
-		uint64_t start = mono_ms(), delay = 0;
+		uint64_t start = (mono_ns() / 1000000), delay = 0;
 		int rc = __sl_job_run_once(job);
 
 		if (rc >= 0 || atomic_load(&job->fail_final) || stop_requested(job))
 			return rc;
-		if (!sl_restart_next(c, &st, mono_ms() - start, &delay)) {
+		if (!sl_restart_next(c, &st, (mono_ns() / 1000000) - start, &delay)) {
 			if (c->type != SL_RESTART_NONE) {
 				size_t n = strlen(job->err);
 				snprintf(job->err + n, sizeof(job->err) - n,
@@ -199,7 +192,7 @@ int sl_job_run(struct sl_job *job)
 		fprintf(stderr, "[%s] restart %u (%s) in %.3f s, from %s\n", job->name,
 			job->restarts, sl_restart_type_name(c->type), delay / 1e3,
 			job->restore ? job->restore->dir : "empty state (no checkpoint)");
-		for (uint64_t until = mono_ms() + delay; mono_ms() < until;) {
+		for (uint64_t until = (mono_ns() / 1000000) + delay; (mono_ns() / 1000000) < until;) {
 			if (stop_requested(job)) {
 				memcpy(job->err, failure, sizeof(job->err));
 				__sl_restore_free(job);

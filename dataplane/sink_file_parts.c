@@ -65,18 +65,10 @@ int fsink_parts_init(struct fsink_parts *p, const char *path,
 	const char *base = slash ? slash + 1 : path;
 	const char *dot = strrchr(base, '.');
 	size_t stem_len;
-	int n;
 
 	memset(p, 0, sizeof(*p));
 	p->subtask = subtask;
-	if (slash == NULL)
-		n = snprintf(p->dir, sizeof(p->dir), ".");
-	else if (slash == path)
-		n = snprintf(p->dir, sizeof(p->dir), "/");
-	else
-		n = snprintf(p->dir, sizeof(p->dir), "%.*s", (int)(slash - path),
-			     path);
-	if (n < 0 || (size_t)n >= sizeof(p->dir))
+	if (sl_io_dirname(path, p->dir, sizeof(p->dir)) < 0)
 		return -ENAMETOOLONG;
 	if (dot == NULL || dot == base) /* no extension, or ".hidden" */
 		dot = base + strlen(base);

@@ -21,12 +21,12 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <sys/stat.h>
-#include <xxhash.h>
 
 #include "sluice/snapshot.h"
 
 #include "sluice/control_socket.h"
 
+#include "meta_edit.h"
 #include "tree_hash.h"
 
 #define SLUICE SL_BUILD_ROOT "/sluice"
@@ -459,23 +459,7 @@ Test(cli, restore_latest_resumes_and_bad_restores_exit_2, .timeout = 120)
 	cr_assert_eq(system(cmd), 0);
 	snprintf(vchk, sizeof(vchk), "%s/chk-%" PRIu64, vdir, id);
 	snprintf(meta, sizeof(meta), "%s/_metadata", vchk);
-	{
-		FILE *f = fopen(meta, "r+b");
-		uint8_t buf[1 << 16];
-		size_t len = fread(buf, 1, sizeof(buf), f);
-		uint32_t v = 7;
-		uint64_t body, h;
-
-		memcpy(buf + 8, &v, 4);
-		h = XXH3_64bits(buf, 24);
-		memcpy(buf + 24, &h, 8);
-		memcpy(&body, buf + 16, 8);
-		h = XXH3_64bits(buf, 40 + body);
-		memcpy(buf + 40 + body, &h, 8);
-		rewind(f);
-		cr_assert_eq(fwrite(buf, 1, len, f), len);
-		fclose(f);
-	}
+	set_metadata_version(meta, 7);
 	cli_refused(job, vchk, "another version of sluice", vdir);
 
 	/* --check with --restore says which checkpoint, runs nothing */

@@ -26,6 +26,7 @@
 
 #include <criterion/criterion.h>
 
+#include "gen_events.h"
 #include "eal_fixture.h"
 #include "rm_tree.h"
 #include "sluice/io.h"
@@ -134,19 +135,6 @@ struct gens {
 	uint32_t *bulk_keys, *hot_keys; /* key of record i */
 };
 
-static void gen_conf(struct sl_generator_conf *g, uint64_t seed, uint64_t count,
-		     double rate, uint64_t keys)
-{
-	sl_generator_conf_defaults(g);
-	sl_schema_add(&g->schema, "key", SL_TYPE_U64, 0);
-	sl_schema_add(&g->schema, "ts", SL_TYPE_TIMESTAMP, 0);
-	sl_schema_add(&g->schema, "value", SL_TYPE_U64, 0);
-	g->seed = seed;
-	g->count = count;
-	g->rate = rate;
-	g->key_cardinality = keys;
-}
-
 static uint32_t *keys_of(const struct sl_generator_conf *g)
 {
 	uint32_t *k = malloc(g->count * sizeof(*k));
@@ -162,8 +150,8 @@ static uint32_t *keys_of(const struct sl_generator_conf *g)
 
 static void gens_init(struct gens *gs, uint64_t bulk_n, uint64_t hot_n, double hot_rate)
 {
-	gen_conf(&gs->bulk, 5, bulk_n, 4e6, KEYS);
-	gen_conf(&gs->hot, 6, hot_n, hot_rate, HOT_KEYS);
+	gen_events_conf(&gs->bulk, 5, bulk_n, 4e6, KEYS);
+	gen_events_conf(&gs->hot, 6, hot_n, hot_rate, HOT_KEYS);
 	gs->bulk_keys = keys_of(&gs->bulk);
 	gs->hot_keys = keys_of(&gs->hot);
 }

@@ -28,6 +28,7 @@
 #include "eal_fixture.h"
 #include "gen_events.h"
 #include "tree_hash.h"
+#include "meta_edit.h"
 #include "rm_tree.h"
 #include "sluice/job.h"
 #include "sluice/keygroup.h"
@@ -455,33 +456,6 @@ Test(restore, rescale_keyed_state_1_to_3, .timeout = 120)
 }
 
 /* ------------------------------------------------------------ bad input */
-
-/* Rewrite the format version of a _metadata file (checksums fixed up, so
- * it reads as a genuine file of another version). */
-static void set_metadata_version(const char *path, uint32_t version)
-{
-	FILE *f = fopen(path, "r+b");
-	uint8_t *buf;
-	long len;
-	uint64_t body, h;
-
-	cr_assert_not_null(f);
-	fseek(f, 0, SEEK_END);
-	len = ftell(f);
-	rewind(f);
-	buf = malloc((size_t)len);
-	cr_assert_eq(fread(buf, 1, (size_t)len, f), (size_t)len);
-	memcpy(buf + 8, &version, 4);
-	h = XXH3_64bits(buf, 24);
-	memcpy(buf + 24, &h, 8);
-	memcpy(&body, buf + 16, 8);
-	h = XXH3_64bits(buf, 40 + body);
-	memcpy(buf + 40 + body, &h, 8);
-	rewind(f);
-	cr_assert_eq(fwrite(buf, 1, (size_t)len, f), (size_t)len);
-	fclose(f);
-	free(buf);
-}
 
 /* A job like make_job()'s, under another name or without an operator. */
 static struct sl_job *job_variant(const char *name, const char *root, bool with_rows,
