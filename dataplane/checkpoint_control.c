@@ -546,6 +546,20 @@ static void summarize(struct sl_job *job)
 		s->max_state_bytes = RTE_MAX(s->max_state_bytes, state);
 		s->max_written_bytes = RTE_MAX(s->max_written_bytes, written);
 	}
+	/* most in progress at once: at each trigger, the ones triggered
+	 * before it that had not ended yet (completed or failed) */
+	for (unsigned i = 0; i < n; i++) {
+		unsigned at_once = 0;
+
+		if (h[i]->trigger_mono_ns < from)
+			continue;
+		for (unsigned j = 0; j < n; j++)
+			if (h[j]->trigger_mono_ns <= h[i]->trigger_mono_ns &&
+			    (h[j]->end_mono_ns == 0 ||
+			     h[j]->end_mono_ns > h[i]->trigger_mono_ns))
+				at_once++;
+		s->max_in_progress = RTE_MAX(s->max_in_progress, at_once);
+	}
 	if (s->min_duration_ns == UINT64_MAX)
 		s->min_duration_ns = 0;
 	if (s->min_inflight_bytes == UINT64_MAX)

@@ -323,9 +323,12 @@ Test(checkpoint_io, eight_concurrent_checkpoints_complete, .timeout = 120)
 	cr_assert_eq(sl_job_run(job), 0, "%s", sl_job_error(job));
 	sl_job_checkpoint_summary(job, &sum);
 	fprintf(stderr, "8 concurrent: %" PRIu64 " triggered, %" PRIu64
-		" completed, %" PRIu64 " failed %s\n", sum.triggered, sum.completed,
-		sum.failed, sum.last_failure);
+		" completed, %" PRIu64 " failed, at most %u at once %s\n",
+		sum.triggered, sum.completed, sum.failed, sum.max_in_progress,
+		sum.last_failure);
 	cr_assert_eq(sum.failed, 0, "%s", sum.last_failure);
+	cr_assert_gt(sum.max_in_progress, 4,
+		     "more in progress at once than the 4 tracker slots of old");
 	cr_assert_geq(sum.completed, 8, "%s", sum.last_failure);
 	cr_assert_geq(check_complete_op(root, "sink"), 8);
 	sl_job_free(job);

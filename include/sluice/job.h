@@ -269,6 +269,8 @@ struct sl_job_checkpoints {
 	uint64_t min_duration_ns;	/**< trigger to complete, shortest */
 	uint64_t max_duration_ns;	/**< trigger to complete, longest */
 	uint64_t min_inflight_bytes;	/**< channel state of the lightest one */
+	uint32_t max_in_progress;	/**< most checkpoints in progress at
+					 *   once (completed or failed ones) */
 };
 void sl_job_checkpoint_summary(const struct sl_job *job,
 			       struct sl_job_checkpoints *out);
