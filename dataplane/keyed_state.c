@@ -554,10 +554,9 @@ sl_kstate_upsert(struct sl_kstate *st, uint16_t kg, uint64_t hash,
 #define KS_PREFETCH_INDEX_BYTES (64u << 10)
 
 /*
- * The keys of a burst whose guess failed (absent, further along their
- * probe, or a tag collision), in burst order: first walk their probes and
- * prefetch the entries with their tag, so that these misses overlap too,
- * then upsert them one by one. Their key groups are in range (checked by
+ * The keys of a burst that pass 3 found absent (or repeats of such a key
+ * within the burst), in burst order: upserted one by one (a repeat finds
+ * the entry its first occurrence inserted). Their key groups are in range (checked by
  * the caller). Returns the number of burst keys done: @ok, or the position
  * of the first key that failed (errno code in *err).
  */
@@ -568,21 +567,6 @@ __ks_upsert_slow(struct sl_kstate *st, unsigned int n_slow,
 		 size_t key_stride, uint32_t *cand, void **values,
 		 bool *created, int *err)
 {
-	for (unsigned int j = 0; j < n_slow; j++) {
-		const unsigned int i = slow[j];
-		const struct __sl_kstate_kg *t = __ks_kg(st, kgs[i]);
-		const uint32_t tag = __ks_tag(hashes[i]);
-		uint32_t pos;
-		uint64_t s;
-
-		for (pos = __ks_home(t, tag); (s = t->index[pos]) != 0;
-		     pos = (pos + 1) & t->index_mask)
-			if ((uint32_t)(s >> 32) == tag) {
-				__builtin_prefetch(
-					__ks_entry(st, t, (uint32_t)s - 1));
-				break;
-			}
-	}
 	for (unsigned int j = 0; j < n_slow; j++) {
 		const unsigned int i = slow[j];
 		struct __sl_kstate_kg *t = __ks_kg(st, kgs[i]);
@@ -679,8 +663,9 @@ __ks_guess(const uint64_t *slot, uint64_t want, size_t stride,
  *     copy-on-update and stamp it like sl_kstate_upsert() (and, for
  *     @count, increment its counter); else walk the key's probe sequence
  *     (__ks_find()), and if the key is absent, defer it;
- *  4. the deferred keys, in burst order, by the scalar path (probe again,
- *     insert), after prefetching their entries (__ks_upsert_slow()).
+ *  4. the deferred keys (found absent in pass 3, or repeats of such a key
+ *     within the burst), in burst order, by the scalar path: probe again,
+ *     insert (__ks_upsert_slow()).
  *
  * A guess is trusted only after its key compared equal, so a guess from a
  * slot that is not on the probe sequence (the second one when the first is
