@@ -20,6 +20,7 @@
 
 #include <criterion/criterion.h>
 
+#include "rm_tree.h"
 #include "sluice/io.h"
 #include "sluice/io_file.h"
 #include "sluice/snapshot.h"
@@ -32,17 +33,9 @@ static void mk_dir(void)
 	cr_assert_not_null(mkdtemp(dir));
 }
 
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-	(void)st;
-	(void)flag;
-	(void)f;
-	return remove(p);
-}
-
 static void rm_dir(void)
 {
-	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	rm_tree(dir);
 }
 
 static uint8_t byte_at(unsigned file, uint64_t off)

@@ -26,6 +26,7 @@
 #include <rte_mempool.h>
 #include <rte_pause.h>
 
+#include "rm_tree.h"
 #include "eal_fixture.h"
 #include "sluice/batch.h"
 #include "sluice/io.h"
@@ -43,15 +44,9 @@ static const char *mk_tmp(void)
 	return tmpdir;
 }
 
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st, (void)flag, (void)ftw;
-	return remove(p);
-}
-
 static void rm_tmp(void)
 {
-	nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	rm_tree(tmpdir);
 }
 
 static void path_in(char *buf, size_t len, const char *name)

@@ -38,6 +38,7 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include "rm_tree.h"
 #include "sluice/io_file.h"
 #include "sluice/snapshot.h"
 
@@ -51,17 +52,9 @@ static void mk_root(void)
 	cr_assert_not_null(mkdtemp(root));
 }
 
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-	(void)st;
-	(void)flag;
-	(void)f;
-	return remove(p);
-}
-
 static void rm_root(void)
 {
-	nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	rm_tree(root);
 }
 
 /* "<root>/<rel>" */

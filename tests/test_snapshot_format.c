@@ -24,6 +24,7 @@
 
 #include <criterion/criterion.h>
 
+#include "rm_tree.h"
 #include "sluice/io_file.h"
 #include "sluice/keyed_state.h"
 #include "sluice/keygroup.h"
@@ -136,17 +137,9 @@ static const char *mk_tmp(void)
 	return tmpdir;
 }
 
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-	(void)st;
-	(void)flag;
-	(void)f;
-	return remove(p);
-}
-
 static void rm_tmp(void)
 {
-	nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	rm_tree(tmpdir);
 }
 
 static void write_file(const char *path, const void *data, size_t len)
